@@ -1,0 +1,7 @@
+//! RESP2/RESP3 for Tessera.
+
+pub mod args;
+pub mod reply;
+
+pub use args::{ArgSpan, Args};
+pub use reply::{Proto, Reply};

@@ -1,0 +1,3 @@
+//! One core's keyspace.
+
+pub mod slot;
