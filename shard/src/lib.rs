@@ -1,3 +1,11 @@
-//! One core's keyspace.
+//! One core's keyspace and everything that executes on it: the
+//! slot-partitioned store, data types, expiry and per-shard stats. This crate
+//! knows nothing about sockets: the server hands it parsed requests and takes
+//! back encoded replies.
 
+pub mod command;
+pub mod glob;
 pub mod slot;
+pub mod stats;
+pub mod store;
+pub mod util;

@@ -1,0 +1,415 @@
+//! One numbered database of one shard: a hash table per cluster slot.
+//!
+//! Why one table per slot: counting, listing, expiring or handing over a
+//! slot (to another shard or node) then costs only that slot's keys, as in
+//! Valkey 8's per-slot "kvstore". A shard keeps tables only for slots that
+//! hold keys; an empty table allocates nothing.
+
+use hashbrown::HashTable;
+
+use super::entry::Entry;
+use crate::slot::{key_slot, SLOTS};
+
+/// The LRU clock: seconds, 24 bits, like Redis's `LRU_CLOCK()`.
+#[inline]
+pub fn lru_clock(now_ms: i64) -> u32 {
+    ((now_ms / 1000) as u32) & 0xFF_FFFF
+}
+
+#[derive(Default)]
+pub struct SlotTable {
+    table: HashTable<Entry>,
+    /// Keys with an expiry in this slot (lets the active cycle skip slots).
+    volatile: u32,
+}
+
+impl SlotTable {
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.table.iter()
+    }
+}
+
+pub struct Db {
+    slots: Box<[SlotTable]>,
+    keys: usize,
+    volatile: usize,
+    hasher: foldhash::fast::FixedState,
+    /// Keys removed because they had expired (lazily or actively).
+    pub expired_keys: u64,
+}
+
+impl Default for Db {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Db {
+    pub fn new() -> Db {
+        let mut slots = Vec::with_capacity(SLOTS);
+        slots.resize_with(SLOTS, SlotTable::default);
+        Db {
+            slots: slots.into_boxed_slice(),
+            keys: 0,
+            volatile: 0,
+            hasher: foldhash::fast::FixedState::with_seed(rand::random()),
+            expired_keys: 0,
+        }
+    }
+
+    #[inline]
+    fn hash(hasher: &foldhash::fast::FixedState, key: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        hasher.hash_one(key)
+    }
+
+    /// Number of live-or-not-yet-reclaimed keys.
+    pub fn len(&self) -> usize {
+        self.keys
+    }
+    pub fn is_empty(&self) -> bool {
+        self.keys == 0
+    }
+    pub fn volatile_len(&self) -> usize {
+        self.volatile
+    }
+    pub fn slot_len(&self, slot: u16) -> usize {
+        self.slots[slot as usize].len()
+    }
+    pub fn slot(&self, slot: u16) -> &SlotTable {
+        &self.slots[slot as usize]
+    }
+
+    /// Looks a key up, removing it instead if it has expired (lazy expiry),
+    /// and refreshes its LRU clock.
+    #[inline]
+    pub fn get(&mut self, key: &[u8], now: i64) -> Option<&mut Entry> {
+        let h = Self::hash(&self.hasher, key);
+        let st = &mut self.slots[key_slot(key) as usize];
+        match st.table.find_entry(h, |e| e.key() == key) {
+            Ok(occ) => {
+                if occ.get().is_expired(now) {
+                    occ.remove();
+                    st.volatile -= 1;
+                    self.volatile -= 1;
+                    self.keys -= 1;
+                    self.expired_keys += 1;
+                    None
+                } else {
+                    let e = occ.into_mut();
+                    e.set_lru(lru_clock(now));
+                    Some(e)
+                }
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Like `get`, without touching the LRU clock (OBJECT IDLETIME, TTL...).
+    pub fn get_quiet(&mut self, key: &[u8], now: i64) -> Option<&mut Entry> {
+        let h = Self::hash(&self.hasher, key);
+        let st = &mut self.slots[key_slot(key) as usize];
+        match st.table.find_entry(h, |e| e.key() == key) {
+            Ok(occ) => {
+                if occ.get().is_expired(now) {
+                    occ.remove();
+                    st.volatile -= 1;
+                    self.volatile -= 1;
+                    self.keys -= 1;
+                    self.expired_keys += 1;
+                    None
+                } else {
+                    Some(occ.into_mut())
+                }
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// True when the key exists and has not expired.
+    pub fn contains(&mut self, key: &[u8], now: i64) -> bool {
+        self.get_quiet(key, now).is_some()
+    }
+
+    /// Inserts an entry, replacing any entry under the same key; returns the
+    /// replaced one if it was still live.
+    pub fn insert(&mut self, entry: Entry, now: i64) -> Option<Entry> {
+        let key = entry.key();
+        let h = Self::hash(&self.hasher, key);
+        let slot = key_slot(key) as usize;
+        let new_volatile = entry.expire_at().is_some() as u32;
+        let hasher = &self.hasher;
+        let st = &mut self.slots[slot];
+        match st.table.entry(
+            h,
+            |e| e.key() == entry.key(),
+            |e| Self::hash(hasher, e.key()),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(mut occ) => {
+                let old = std::mem::replace(occ.get_mut(), entry);
+                let old_volatile = old.expire_at().is_some() as u32;
+                st.volatile = st.volatile + new_volatile - old_volatile;
+                self.volatile = self.volatile + new_volatile as usize - old_volatile as usize;
+                if old.is_expired(now) {
+                    self.expired_keys += 1;
+                    None
+                } else {
+                    Some(old)
+                }
+            }
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(entry);
+                st.volatile += new_volatile;
+                self.volatile += new_volatile as usize;
+                self.keys += 1;
+                None
+            }
+        }
+    }
+
+    /// SET's fast path: writes a string value, reusing the existing entry
+    /// when there is one. `expire`: None keeps no TTL unless `keep_ttl`.
+    /// Returns true if the key existed (and was live) before.
+    pub fn set_string(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        expire: Option<i64>,
+        keep_ttl: bool,
+        now: i64,
+    ) -> bool {
+        let lru = lru_clock(now);
+        if let Some(e) = self.get_quiet(key, now) {
+            let old_exp = e.expire_at();
+            let new_exp = if keep_ttl { old_exp } else { expire };
+            if e.is_string() && old_exp.is_some() == new_exp.is_some() {
+                e.set_string(value, false);
+                e.set_expire(new_exp);
+                e.set_lru(lru);
+                return true;
+            }
+            let ne = Entry::new_string(key, value, new_exp, lru);
+            self.insert(ne, now);
+            return true;
+        }
+        self.insert(Entry::new_string(key, value, expire, lru), now);
+        false
+    }
+
+    /// Removes a key; an expired key counts as absent (but is reclaimed).
+    pub fn remove(&mut self, key: &[u8], now: i64) -> Option<Entry> {
+        let h = Self::hash(&self.hasher, key);
+        let st = &mut self.slots[key_slot(key) as usize];
+        match st.table.find_entry(h, |e| e.key() == key) {
+            Ok(occ) => {
+                let (e, _) = occ.remove();
+                self.keys -= 1;
+                if e.expire_at().is_some() {
+                    st.volatile -= 1;
+                    self.volatile -= 1;
+                }
+                if e.is_expired(now) {
+                    self.expired_keys += 1;
+                    None
+                } else {
+                    Some(e)
+                }
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Sets or clears a live key's expiry. Returns false if the key is absent.
+    pub fn set_expire(&mut self, key: &[u8], expire: Option<i64>, now: i64) -> bool {
+        let slot = key_slot(key) as usize;
+        let Some(e) = self.get_quiet(key, now) else {
+            return false;
+        };
+        let was = e.expire_at().is_some();
+        e.set_expire(expire);
+        let is = expire.is_some();
+        if was != is {
+            let st = &mut self.slots[slot];
+            if is {
+                st.volatile += 1;
+                self.volatile += 1;
+            } else {
+                st.volatile -= 1;
+                self.volatile -= 1;
+            }
+        }
+        true
+    }
+
+    /// Drops every key. Returns the tables, so a caller that wants to free
+    /// a huge keyspace without stalling (FLUSHALL ASYNC) can drop them in
+    /// slices; dropping the returned value frees everything at once.
+    pub fn take_all(&mut self) -> Vec<SlotTable> {
+        let mut out = Vec::new();
+        for st in self.slots.iter_mut() {
+            if !st.is_empty() {
+                out.push(std::mem::take(st));
+            }
+        }
+        self.keys = 0;
+        self.volatile = 0;
+        out
+    }
+
+    /// Active expiry over the slots from `cursor` on: reclaims expired keys
+    /// of volatile slots until `max_checks` entries were examined. Returns
+    /// (next cursor, entries checked, keys reclaimed).
+    pub fn expire_step(
+        &mut self,
+        cursor: usize,
+        now: i64,
+        max_checks: usize,
+    ) -> (usize, usize, usize) {
+        let mut checked = 0;
+        let mut reclaimed = 0;
+        let mut slot = cursor % SLOTS;
+        let mut visited = 0;
+        while visited < SLOTS && checked < max_checks {
+            let st = &mut self.slots[slot];
+            if st.volatile > 0 {
+                let before = st.table.len();
+                checked += before;
+                let mut gone_volatile = 0;
+                st.table.retain(|e| {
+                    if e.is_expired(now) {
+                        gone_volatile += 1;
+                        false
+                    } else {
+                        true
+                    }
+                });
+                st.volatile -= gone_volatile;
+                self.volatile -= gone_volatile as usize;
+                let removed = before - st.table.len();
+                self.keys -= removed;
+                reclaimed += removed;
+            }
+            slot = (slot + 1) % SLOTS;
+            visited += 1;
+        }
+        self.expired_keys += reclaimed as u64;
+        (slot, checked, reclaimed)
+    }
+
+    /// A random live key among the given slots (weighted by slot size).
+    pub fn random_key(
+        &mut self,
+        owned: &[u16],
+        now: i64,
+        rng: &mut impl rand::Rng,
+    ) -> Option<Vec<u8>> {
+        // A few tries: expired keys met on the way are reclaimed and skipped.
+        for _ in 0..16 {
+            let total: usize = owned.iter().map(|&s| self.slots[s as usize].len()).sum();
+            if total == 0 {
+                return None;
+            }
+            let mut pick = rng.random_range(0..total);
+            let mut found = None;
+            for &s in owned {
+                let n = self.slots[s as usize].len();
+                if pick < n {
+                    found = self.slots[s as usize]
+                        .iter()
+                        .nth(pick)
+                        .map(|e| e.key().to_vec());
+                    break;
+                }
+                pick -= n;
+            }
+            let key = found?;
+            if self.contains(&key, now) {
+                return Some(key);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_get_remove() {
+        let mut db = Db::new();
+        assert!(!db.set_string(b"a", b"1", None, false, 0));
+        assert!(db.set_string(b"a", b"2", None, false, 0));
+        assert_eq!(db.get(b"a", 0).unwrap().as_str(), Some(&b"2"[..]));
+        assert_eq!(db.len(), 1);
+        assert!(db.remove(b"a", 0).is_some());
+        assert!(db.get(b"a", 0).is_none());
+        assert_eq!(db.len(), 0);
+    }
+
+    #[test]
+    fn lazy_expiry_counts() {
+        let mut db = Db::new();
+        db.set_string(b"a", b"1", Some(100), false, 0);
+        assert_eq!(db.volatile_len(), 1);
+        assert!(db.get(b"a", 99).is_some());
+        assert!(db.get(b"a", 100).is_none());
+        assert_eq!(db.len(), 0);
+        assert_eq!(db.volatile_len(), 0);
+        assert_eq!(db.expired_keys, 1);
+    }
+
+    #[test]
+    fn keep_ttl_and_overwrite() {
+        let mut db = Db::new();
+        db.set_string(b"a", b"1", Some(100), false, 0);
+        db.set_string(b"a", b"2", None, true, 0);
+        assert_eq!(db.get(b"a", 0).unwrap().expire_at(), Some(100));
+        db.set_string(b"a", b"3", None, false, 0);
+        assert_eq!(db.get(b"a", 0).unwrap().expire_at(), None);
+        assert_eq!(db.volatile_len(), 0);
+    }
+
+    #[test]
+    fn active_expiry_reclaims_everything_expired() {
+        let mut db = Db::new();
+        for i in 0..1000 {
+            let k = format!("k{i}");
+            db.set_string(
+                k.as_bytes(),
+                b"v",
+                if i % 2 == 0 { Some(10) } else { None },
+                false,
+                0,
+            );
+        }
+        assert_eq!(db.volatile_len(), 500);
+        let mut cursor = 0;
+        let mut total = 0;
+        for _ in 0..100 {
+            let (c, _, r) = db.expire_step(cursor, 10, 200);
+            cursor = c;
+            total += r;
+        }
+        assert_eq!(total, 500);
+        assert_eq!(db.len(), 500);
+        assert_eq!(db.volatile_len(), 0);
+    }
+
+    #[test]
+    fn set_expire_tracks_volatile() {
+        let mut db = Db::new();
+        db.set_string(b"a", b"1", None, false, 0);
+        assert!(db.set_expire(b"a", Some(50), 0));
+        assert_eq!(db.volatile_len(), 1);
+        assert!(db.set_expire(b"a", None, 0));
+        assert_eq!(db.volatile_len(), 0);
+        assert!(!db.set_expire(b"zz", None, 0));
+    }
+}

@@ -1,0 +1,57 @@
+//! The shard's keyspace: numbered databases of per-slot tables.
+
+pub mod db;
+pub mod entry;
+pub mod object;
+
+pub use db::{lru_clock, Db, SlotTable};
+pub use entry::{Entry, ValueRef};
+pub use object::Object;
+
+/// All databases of one shard. Databases are created on first write, so a
+/// shard that only ever sees db 0 pays for one.
+pub struct Keyspace {
+    dbs: Vec<Option<Box<Db>>>,
+}
+
+impl Keyspace {
+    pub fn new(databases: usize) -> Keyspace {
+        let mut dbs = Vec::with_capacity(databases);
+        dbs.resize_with(databases, || None);
+        Keyspace { dbs }
+    }
+
+    pub fn databases(&self) -> usize {
+        self.dbs.len()
+    }
+
+    /// The database, created if needed.
+    #[inline]
+    pub fn db(&mut self, index: usize) -> &mut Db {
+        self.dbs[index].get_or_insert_with(|| Box::new(Db::new()))
+    }
+
+    /// The database if it was ever created.
+    pub fn db_if_exists(&mut self, index: usize) -> Option<&mut Db> {
+        self.dbs.get_mut(index).and_then(|d| d.as_deref_mut())
+    }
+
+    pub fn dbs(&self) -> impl Iterator<Item = (usize, &Db)> {
+        self.dbs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| d.as_deref().map(|d| (i, d)))
+    }
+
+    pub fn dbs_mut(&mut self) -> impl Iterator<Item = (usize, &mut Db)> {
+        self.dbs
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, d)| d.as_deref_mut().map(|d| (i, d)))
+    }
+
+    /// Swaps two databases (SWAPDB); both sides are created if needed.
+    pub fn swap(&mut self, a: usize, b: usize) {
+        self.dbs.swap(a, b);
+    }
+}
