@@ -1,6 +1,7 @@
 //! RESP2/RESP3 for Tessera.
 
 pub mod args;
+pub mod parse;
 pub mod reply;
 
 pub use args::{ArgSpan, Args};
