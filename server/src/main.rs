@@ -1,1 +1,230 @@
-fn main() {}
+//! tessera-server: a Redis-compatible, thread-per-core, shared-nothing store.
+
+mod alloc;
+mod clients;
+mod commands;
+mod config;
+mod conn;
+mod exec;
+mod gather;
+mod logging;
+mod mesh;
+mod placement;
+mod resp_skip;
+mod runtime;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[global_allocator]
+static GLOBAL: alloc::CountingAlloc = alloc::CountingAlloc;
+
+fn usage() -> String {
+    format!(
+        "Usage: tessera-server [/path/to/redis.conf] [--option value ...]\n\n\
+         Options (also valid as lines of the config file):\n{}\n\
+         Placement:\n{}\n  --help                         this text\n  --version                      the version",
+        config::help_text(),
+        placement::help_text()
+    )
+}
+
+/// Exits with one line naming the problem, as startup errors must.
+fn fatal(msg: &str) -> ! {
+    eprintln!("tessera-server: {msg}");
+    std::process::exit(1);
+}
+
+/// Raises RLIMIT_MEMLOCK for io_uring's rings when allowed; warns if low.
+fn raise_memlock() {
+    // SAFETY: plain getrlimit/setrlimit on our own process.
+    unsafe {
+        let mut rl: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut rl) != 0 {
+            return;
+        }
+        if rl.rlim_cur == libc::RLIM_INFINITY {
+            return;
+        }
+        let want = libc::rlimit {
+            rlim_cur: libc::RLIM_INFINITY,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        if libc::setrlimit(libc::RLIMIT_MEMLOCK, &want) == 0 {
+            return;
+        }
+        let soft = libc::rlimit {
+            rlim_cur: rl.rlim_max,
+            rlim_max: rl.rlim_max,
+        };
+        libc::setrlimit(libc::RLIMIT_MEMLOCK, &soft);
+        libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut rl);
+        if rl.rlim_cur != libc::RLIM_INFINITY && rl.rlim_cur < 64 * 1024 * 1024 {
+            log::warn!(
+                "RLIMIT_MEMLOCK is {} KiB and could not be raised; if shards fail to start, raise it (ulimit -l unlimited, LimitMEMLOCK=infinity)",
+                rl.rlim_cur / 1024
+            );
+        }
+    }
+}
+
+/// Resolves `bind` addresses (Redis style: `*` is any IPv4, `::*` any
+/// IPv6, a leading `-` marks an optional address).
+fn listen_addrs(cfg: &config::Config, port: u16) -> Result<Vec<SocketAddr>, String> {
+    let mut out = Vec::new();
+    for b in cfg.bind() {
+        let b = b.strip_prefix('-').unwrap_or(&b);
+        let ip: IpAddr = match b {
+            "*" => IpAddr::from([0u8, 0, 0, 0]),
+            "::*" => IpAddr::from([0u16; 8]),
+            other => other
+                .parse()
+                .map_err(|_| format!("option 'bind': '{other}' is not an IP address"))?,
+        };
+        out.push(SocketAddr::new(ip, port));
+    }
+    if out.is_empty() {
+        return Err("option 'bind': no address to listen on".into());
+    }
+    Ok(out)
+}
+
+/// Blocks SIGTERM and SIGINT in this thread (and so in the shard threads
+/// spawned after), to take them synchronously with sigtimedwait.
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: signal-mask manipulation of our own threads.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{}", usage());
+        return;
+    }
+    if argv.iter().any(|a| a == "--version" || a == "-v") {
+        println!(
+            "tessera-server v={} (Redis {} compatible)",
+            env!("CARGO_PKG_VERSION"),
+            commands::REDIS_COMPAT_VERSION
+        );
+        return;
+    }
+    let (cfg, rest) = config::from_args(&argv).unwrap_or_else(|e| fatal(&e));
+    let placement_args = placement::parse(&rest).unwrap_or_else(|e| fatal(&e));
+
+    let plan = placement::make_plan(&placement_args, cfg.shards()).unwrap_or_else(|e| fatal(&e));
+    if placement_args.print_plan {
+        println!("{}", placement::show(&plan, placement_args.json));
+        return;
+    }
+    logging::init(cfg.loglevel(), cfg.logfile()).unwrap_or_else(|e| fatal(&e));
+    log::info!(
+        "Tessera {} starting (Redis {} compatible), pid={}",
+        env!("CARGO_PKG_VERSION"),
+        commands::REDIS_COMPAT_VERSION,
+        std::process::id()
+    );
+    if let Some(f) = &cfg.config_file {
+        log::info!("Configuration loaded from {f}");
+    }
+    raise_memlock();
+    placement::apply(&plan, &placement_args);
+    for w in placement::warnings(&plan) {
+        log::warn!("{w}");
+    }
+    for line in placement::show(&plan, false).lines() {
+        log::info!("{line}");
+    }
+
+    let mut port = cfg.port();
+    if port == 0 {
+        // One port for every shard's SO_REUSEPORT listener.
+        port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| fatal(&format!("could not pick a free port: {e}")));
+    }
+    let addrs = listen_addrs(&cfg, port).unwrap_or_else(|e| fatal(&e));
+    let shard_cpus = placement::shard_cpus(&plan);
+    let nshards = shard_cpus.len();
+    let ranges = runtime::slot_ranges(nshards);
+    let mut slot_owner = vec![0u16; tessera_shard::slot::SLOTS];
+    for (s, r) in ranges.iter().enumerate() {
+        for slot in r.clone() {
+            slot_owner[slot] = s as u16;
+        }
+        log::info!(
+            "shard {s}: CPU {}, slots {}-{}",
+            shard_cpus[s],
+            r.start,
+            r.end - 1
+        );
+    }
+    let shared = Arc::new(runtime::Shared {
+        config: Mutex::new(cfg.clone()),
+        slot_owner,
+        shard_cpus,
+        next_client_id: AtomicU64::new(0),
+        connected: AtomicUsize::new(0),
+        total_connections: AtomicU64::new(0),
+        rejected_connections: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        started: Instant::now(),
+        run_id: format!("{:040x}", rand::random::<u128>()),
+        port: AtomicUsize::new(port as usize),
+    });
+
+    let sigset = block_signals();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let handles =
+        runtime::start(shared.clone(), addrs.clone(), ready_tx).unwrap_or_else(|e| fatal(&e));
+    let expected = nshards * addrs.len();
+    for _ in 0..expected {
+        match ready_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                shared.stop.store(true, Ordering::SeqCst);
+                fatal(&e);
+            }
+            Err(_) => fatal("shards did not start within 30 s"),
+        }
+    }
+    for a in &addrs {
+        log::info!("Ready to accept connections tcp on {a} ({nshards} shards)");
+    }
+
+    // Wait for SHUTDOWN or a signal.
+    while !shared.stop.load(Ordering::SeqCst) {
+        let ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 100_000_000,
+        };
+        // SAFETY: waits for one of the blocked signals, or times out.
+        let sig = unsafe { libc::sigtimedwait(&sigset, std::ptr::null_mut(), &ts) };
+        if sig == libc::SIGTERM || sig == libc::SIGINT {
+            log::warn!(
+                "Received {} scheduling shutdown...",
+                if sig == libc::SIGTERM {
+                    "SIGTERM"
+                } else {
+                    "SIGINT"
+                }
+            );
+            shared.stop.store(true, Ordering::SeqCst);
+        }
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    log::warn!("Tessera is now ready to exit, bye bye...");
+}

@@ -1,0 +1,50 @@
+//! What the server knows about each connection (CLIENT LIST/INFO/KILL).
+
+use std::time::Instant;
+
+use tessera_protocol::Proto;
+
+pub struct ClientMeta {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i32,
+    pub name: String,
+    pub lib_name: String,
+    pub lib_ver: String,
+    pub db: usize,
+    pub created: Instant,
+    pub last_active: Instant,
+    pub last_cmd: &'static str,
+    pub proto: Proto,
+    pub qbuf: usize,
+    pub obuf: usize,
+    /// Set by CLIENT KILL; the connection closes at its next turn.
+    pub killed: bool,
+}
+
+impl ClientMeta {
+    /// One line of CLIENT LIST / CLIENT INFO, with Redis 7's fields.
+    pub fn info_line(&self) -> String {
+        let now = Instant::now();
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd,
+            self.name,
+            now.duration_since(self.created).as_secs(),
+            now.duration_since(self.last_active).as_secs(),
+            self.db,
+            self.qbuf,
+            self.qbuf.max(1024),
+            self.obuf,
+            self.qbuf + self.obuf,
+            self.last_cmd,
+            if self.proto == Proto::Resp3 { 3 } else { 2 },
+            self.lib_name,
+            self.lib_ver,
+        )
+    }
+}

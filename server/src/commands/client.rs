@@ -1,0 +1,278 @@
+//! CLIENT subcommands.
+
+use tessera_protocol::{Args, Reply};
+use tessera_shard::command::CommandSpec;
+use tessera_shard::util::{eq_ic, parse_i64_strict};
+
+use crate::conn::Conn;
+use crate::runtime::ShardRuntime;
+
+/// Redis refuses names with spaces, newlines or other special characters.
+pub fn valid_name(name: &[u8]) -> Result<(), &'static str> {
+    if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+        Err("ERR Client names cannot contain spaces, newlines or special characters.")
+    } else {
+        Ok(())
+    }
+}
+
+const HELP: &[&str] = &[
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * ID <client-id>",
+    "      Kill connections by client id.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "    * ID <client-id> [<client-id> ...]",
+    "      Return clients of specified IDs only.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "SETINFO <option> <value>",
+    "    Set client meta attr. Options are:",
+    "    * LIB-NAME: the client lib name.",
+    "    * LIB-VER: the client lib version.",
+    "HELP",
+    "    Print this help.",
+];
+
+pub async fn run(conn: &mut Conn, spec: &'static CommandSpec, args: Args<'_>) {
+    let proto = conn.proto;
+    match spec.name {
+        "client|id" => {
+            let id = conn.meta.borrow().id;
+            Reply::new(&mut conn.wbuf, proto).int(id as i64)
+        }
+        "client|getname" => {
+            let name = conn.meta.borrow().name.clone();
+            let mut r = Reply::new(&mut conn.wbuf, proto);
+            if name.is_empty() {
+                r.null()
+            } else {
+                r.bulk(name.as_bytes())
+            }
+        }
+        "client|setname" => {
+            let name = args.get(2);
+            if let Err(e) = valid_name(name) {
+                return Reply::new(&mut conn.wbuf, proto).error(e);
+            }
+            conn.meta.borrow_mut().name = String::from_utf8_lossy(name).into_owned();
+            Reply::new(&mut conn.wbuf, proto).ok()
+        }
+        "client|setinfo" => {
+            let (attr, val) = (args.get(2), args.get(3));
+            if val.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+                let a = String::from_utf8_lossy(attr).to_ascii_lowercase();
+                return Reply::new(&mut conn.wbuf, proto).error(&format!(
+                    "ERR {a} cannot contain spaces, newlines or special characters."
+                ));
+            }
+            let v = String::from_utf8_lossy(val).into_owned();
+            if eq_ic(attr, b"LIB-NAME") {
+                conn.meta.borrow_mut().lib_name = v;
+            } else if eq_ic(attr, b"LIB-VER") {
+                conn.meta.borrow_mut().lib_ver = v;
+            } else {
+                let a = String::from_utf8_lossy(attr).into_owned();
+                return Reply::new(&mut conn.wbuf, proto)
+                    .error(&format!("ERR Unrecognized option '{a}'"));
+            }
+            Reply::new(&mut conn.wbuf, proto).ok()
+        }
+        "client|info" => {
+            let line = conn.meta.borrow().info_line() + "\n";
+            Reply::new(&mut conn.wbuf, proto).verbatim("txt", line.as_bytes())
+        }
+        "client|list" => list(conn, args).await,
+        "client|kill" => kill(conn, args).await,
+        _ => {
+            let mut r = Reply::new(&mut conn.wbuf, proto);
+            r.array(HELP.len());
+            for l in HELP {
+                r.simple(l);
+            }
+        }
+    }
+}
+
+async fn list(conn: &mut Conn, args: Args<'_>) {
+    let proto = conn.proto;
+    let mut ids: Option<Vec<u64>> = None;
+    let mut i = 2;
+    while i < args.len() {
+        if eq_ic(args.get(i), b"TYPE") && i + 1 < args.len() {
+            let t = args.get(i + 1);
+            if !(eq_ic(t, b"normal")
+                || eq_ic(t, b"master")
+                || eq_ic(t, b"replica")
+                || eq_ic(t, b"slave")
+                || eq_ic(t, b"pubsub"))
+            {
+                let t = String::from_utf8_lossy(t).into_owned();
+                return Reply::new(&mut conn.wbuf, proto)
+                    .error(&format!("ERR Unknown client type '{t}'"));
+            }
+            if !eq_ic(t, b"normal") {
+                ids = Some(Vec::new());
+            }
+            i += 2;
+        } else if eq_ic(args.get(i), b"ID") && i + 1 < args.len() {
+            let mut v = ids.take().unwrap_or_default();
+            i += 1;
+            while i < args.len() {
+                match parse_i64_strict(args.get(i)) {
+                    Some(n) if n > 0 => v.push(n as u64),
+                    _ => return Reply::new(&mut conn.wbuf, proto).error("ERR Invalid client ID"),
+                }
+                i += 1;
+            }
+            ids = Some(v);
+        } else {
+            return Reply::new(&mut conn.wbuf, proto).error("ERR syntax error");
+        }
+    }
+    let lines = conn
+        .rt
+        .call_all(|| {
+            Box::new(|rt: &ShardRuntime| {
+                rt.clients
+                    .borrow()
+                    .iter()
+                    .map(|(_, m)| (m.borrow().id, m.borrow().info_line()))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .await;
+    let mut all: Vec<(u64, String)> = lines.into_iter().flatten().flatten().collect();
+    all.sort_by_key(|(id, _)| *id);
+    let mut text = String::new();
+    for (id, l) in all {
+        if ids.as_ref().is_none_or(|v| v.contains(&id)) {
+            text.push_str(&l);
+            text.push('\n');
+        }
+    }
+    Reply::new(&mut conn.wbuf, proto).verbatim("txt", text.as_bytes())
+}
+
+/// A client filter of CLIENT KILL.
+#[derive(Clone, Default)]
+struct KillFilter {
+    id: Option<u64>,
+    addr: Option<String>,
+    laddr: Option<String>,
+    skip: Option<u64>,
+    /// The connection asking: marked, but its socket is left for the reply.
+    me: u64,
+}
+
+async fn kill(conn: &mut Conn, args: Args<'_>) {
+    let proto = conn.proto;
+    let me = conn.meta.borrow().id;
+    let old_style = args.len() == 3;
+    let mut f = KillFilter {
+        me,
+        ..KillFilter::default()
+    };
+    if old_style {
+        f.addr = Some(String::from_utf8_lossy(args.get(2)).into_owned());
+    } else {
+        f.skip = Some(me);
+        let mut i = 2;
+        while i + 1 < args.len() {
+            let (opt, val) = (args.get(i), args.get(i + 1));
+            let v = String::from_utf8_lossy(val).into_owned();
+            if eq_ic(opt, b"ID") {
+                match parse_i64_strict(val) {
+                    Some(n) if n > 0 => f.id = Some(n as u64),
+                    _ => {
+                        return Reply::new(&mut conn.wbuf, proto)
+                            .error("ERR client-id should be greater than 0")
+                    }
+                }
+            } else if eq_ic(opt, b"ADDR") {
+                f.addr = Some(v);
+            } else if eq_ic(opt, b"LADDR") {
+                f.laddr = Some(v);
+            } else if eq_ic(opt, b"SKIPME") {
+                if eq_ic(val, b"yes") {
+                    f.skip = Some(me);
+                } else if eq_ic(val, b"no") {
+                    f.skip = None;
+                } else {
+                    return Reply::new(&mut conn.wbuf, proto).error("ERR syntax error");
+                }
+            } else if eq_ic(opt, b"TYPE") || eq_ic(opt, b"USER") || eq_ic(opt, b"MAXAGE") {
+                // Every client is a normal client of the default user here.
+                if eq_ic(opt, b"TYPE") && !eq_ic(val, b"normal") {
+                    f.id = Some(0);
+                }
+            } else {
+                return Reply::new(&mut conn.wbuf, proto).error("ERR syntax error");
+            }
+            i += 2;
+        }
+        if i != args.len() {
+            return Reply::new(&mut conn.wbuf, proto).error("ERR syntax error");
+        }
+    }
+    let killed: usize = conn
+        .rt
+        .call_all(|| {
+            let f = f.clone();
+            Box::new(move |rt: &ShardRuntime| {
+                let mut n = 0;
+                for (_, m) in rt.clients.borrow().iter() {
+                    let mut m = m.borrow_mut();
+                    let hit = f.id.is_none_or(|id| id == m.id)
+                        && f.addr.as_ref().is_none_or(|a| *a == m.addr)
+                        && f.laddr.as_ref().is_none_or(|a| *a == m.laddr)
+                        && f.skip != Some(m.id);
+                    if hit {
+                        m.killed = true;
+                        if m.id != f.me {
+                            // Wake the connection out of its read.
+                            // SAFETY: a plain syscall on the client's own fd.
+                            unsafe { libc::shutdown(m.fd, libc::SHUT_RDWR) };
+                        }
+                        n += 1;
+                    }
+                }
+                n
+            })
+        })
+        .await
+        .into_iter()
+        .flatten()
+        .sum();
+    if conn.meta.borrow().killed {
+        conn.close_after_write = true;
+    }
+    let mut r = Reply::new(&mut conn.wbuf, proto);
+    if old_style {
+        if killed == 0 {
+            r.error("ERR No such client")
+        } else {
+            r.ok()
+        }
+    } else {
+        r.int(killed as i64)
+    }
+}

@@ -1,0 +1,475 @@
+//! COMMAND (generated from the command table) and INFO.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use tessera_protocol::{Args, Reply};
+use tessera_shard::command::{acl, flags, lookup, lookup_sub, table, CommandSpec, KeySpec, Writes};
+use tessera_shard::stats::ShardStats;
+use tessera_shard::util::eq_ic;
+
+use crate::conn::Conn;
+use crate::runtime::ShardRuntime;
+
+/// One command's COMMAND INFO entry (Redis 7's ten fields).
+fn command_info(r: &mut Reply, c: &CommandSpec) {
+    r.array(10);
+    r.bulk(c.name.as_bytes());
+    r.int(c.arity as i64);
+    let fl: Vec<&str> = flags::NAMES
+        .iter()
+        .filter(|(f, _)| c.flags & f != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    r.set(fl.len());
+    for f in fl {
+        r.simple(f);
+    }
+    let (first, last, step) = c.legacy_keys();
+    r.int(first as i64);
+    r.int(last as i64);
+    r.int(step as i64);
+    let cats: Vec<&str> = acl::NAMES
+        .iter()
+        .filter(|(f, _)| c.acl & f != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    r.set(cats.len());
+    for cat in cats {
+        r.simple(&format!("@{cat}"));
+    }
+    r.array(0); // tips
+                // Key specs, derived from the same key positions routing uses.
+    match c.keys {
+        KeySpec::None => r.array(0),
+        KeySpec::Range {
+            first,
+            last,
+            step,
+            writes,
+        } => {
+            r.array(1);
+            key_spec(r, first, last, step, writes != Writes::None);
+        }
+        KeySpec::Custom {
+            legacy: (first, last, step),
+            ..
+        } => {
+            r.array(1);
+            key_spec(r, first, last, step, true);
+        }
+    }
+    r.array(c.subcommands.len());
+    for s in c.subcommands {
+        command_info(r, s);
+    }
+}
+
+fn key_spec(r: &mut Reply, first: i32, last: i32, step: i32, write: bool) {
+    r.map(3);
+    r.bulk(b"flags");
+    r.set(1);
+    r.simple(if write { "RW" } else { "RO" });
+    r.bulk(b"begin_search");
+    r.map(2);
+    r.bulk(b"type");
+    r.bulk(b"index");
+    r.bulk(b"spec");
+    r.map(1);
+    r.bulk(b"index");
+    r.int(first as i64);
+    r.bulk(b"find_keys");
+    r.map(2);
+    r.bulk(b"type");
+    r.bulk(b"range");
+    r.bulk(b"spec");
+    r.map(3);
+    r.bulk(b"lastkey");
+    r.int(if last < 0 {
+        last as i64
+    } else {
+        (last - first) as i64
+    });
+    r.bulk(b"keystep");
+    r.int(step as i64);
+    r.bulk(b"limit");
+    r.int(0);
+}
+
+fn command_docs(r: &mut Reply, c: &CommandSpec) {
+    r.bulk(c.name.as_bytes());
+    let n = 4 + (!c.subcommands.is_empty()) as usize;
+    r.map(n);
+    r.bulk(b"summary");
+    r.bulk(c.docs.summary.as_bytes());
+    r.bulk(b"since");
+    r.bulk(c.docs.since.as_bytes());
+    r.bulk(b"group");
+    r.bulk(c.group.as_bytes());
+    r.bulk(b"complexity");
+    r.bulk(c.docs.complexity.as_bytes());
+    if !c.subcommands.is_empty() {
+        r.bulk(b"subcommands");
+        r.map(c.subcommands.len());
+        for s in c.subcommands {
+            command_docs(r, s);
+        }
+    }
+}
+
+/// Finds a command or "container|sub" by name.
+fn find(name: &[u8]) -> Option<&'static CommandSpec> {
+    match name.iter().position(|&c| c == b'|') {
+        Some(p) => lookup(&name[..p]).and_then(|c| lookup_sub(c, &name[p + 1..])),
+        None => lookup(name),
+    }
+}
+
+const COMMAND_HELP: &[&str] = &[
+    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "(no subcommand)",
+    "    Return details about all Redis commands.",
+    "COUNT",
+    "    Return the total number of commands in this Redis server.",
+    "LIST",
+    "    Return a list of all commands in this Redis server.",
+    "INFO [<command-name> ...]",
+    "    Return details about multiple Redis commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "DOCS [<command-name> ...]",
+    "    Return documentation details about multiple Redis commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "GETKEYS <full-command>",
+    "    Return the keys from a full Redis command.",
+    "HELP",
+    "    Print this help.",
+];
+
+pub fn command(conn: &mut Conn, spec: &'static CommandSpec, args: Args) {
+    let mut r = Reply::new(&mut conn.wbuf, conn.proto);
+    match spec.name {
+        "command" => {
+            let all: Vec<_> = table::top_level().collect();
+            r.array(all.len());
+            for c in all {
+                command_info(&mut r, c);
+            }
+        }
+        "command|count" => r.int(table::top_level().count() as i64),
+        "command|info" => {
+            if args.len() == 2 {
+                let all: Vec<_> = table::top_level().collect();
+                r.array(all.len());
+                for c in all {
+                    command_info(&mut r, c);
+                }
+            } else {
+                r.array(args.len() - 2);
+                for name in args.iter().skip(2) {
+                    match find(name) {
+                        Some(c) => command_info(&mut r, c),
+                        None => r.null_array(),
+                    }
+                }
+            }
+        }
+        "command|docs" => {
+            if args.len() == 2 {
+                let all: Vec<_> = table::top_level().collect();
+                r.map(all.len());
+                for c in all {
+                    command_docs(&mut r, c);
+                }
+            } else {
+                let found: Vec<_> = args.iter().skip(2).filter_map(find).collect();
+                r.map(found.len());
+                for c in found {
+                    command_docs(&mut r, c);
+                }
+            }
+        }
+        "command|list" => {
+            let mut names: Vec<&str> = Vec::new();
+            if args.len() == 2 {
+                names = table::top_level().map(|c| c.name).collect();
+            } else if args.len() == 5 && eq_ic(args.get(2), b"FILTERBY") {
+                let (how, what) = (args.get(3), args.get(4));
+                if eq_ic(how, b"PATTERN") {
+                    names = table::all()
+                        .iter()
+                        .filter(|c| tessera_shard::glob::glob_match(what, c.name.as_bytes(), true))
+                        .map(|c| c.name)
+                        .collect();
+                } else if eq_ic(how, b"ACLCAT") {
+                    let cat = acl::NAMES
+                        .iter()
+                        .find(|(_, n)| eq_ic(n.as_bytes(), what))
+                        .map(|(f, _)| *f);
+                    names = table::all()
+                        .iter()
+                        .filter(|c| cat.is_some_and(|f| c.acl & f != 0))
+                        .map(|c| c.name)
+                        .collect();
+                } else if !eq_ic(how, b"MODULE") {
+                    return r.error("ERR syntax error");
+                }
+            } else {
+                return r.error("ERR syntax error");
+            }
+            r.array(names.len());
+            for n in names {
+                r.bulk(n.as_bytes());
+            }
+        }
+        "command|getkeys" => {
+            let inner = args.skip(2);
+            let Some(mut c) = lookup(inner.get(0)) else {
+                return r.error("ERR Invalid command specified");
+            };
+            if !c.subcommands.is_empty() && inner.len() >= 2 {
+                if let Some(s) = lookup_sub(c, inner.get(1)) {
+                    c = s;
+                }
+            }
+            if !c.arity_ok(inner.len()) {
+                return r.error("ERR Invalid number of arguments specified for command");
+            }
+            let mut pos = Vec::new();
+            if let Err(e) = c.key_positions(&inner, &mut pos) {
+                return r.error(e);
+            }
+            if pos.is_empty() {
+                return r.error("ERR The command has no key arguments");
+            }
+            r.array(pos.len());
+            for p in pos {
+                r.bulk(inner.get(p.index));
+            }
+        }
+        _ => {
+            r.array(COMMAND_HELP.len());
+            for l in COMMAND_HELP {
+                r.simple(l);
+            }
+        }
+    }
+}
+
+/// What one shard reports for INFO.
+struct ShardInfo {
+    stats: ShardStats,
+    used_memory: isize,
+    keys: Vec<(usize, usize, usize)>, // (db, keys, volatile)
+    clients: usize,
+}
+
+fn human(bytes: f64) -> String {
+    let units = ["B", "K", "M", "G", "T"];
+    let mut v = bytes;
+    let mut u = 0;
+    while v >= 1024.0 && u < units.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{:.2}{}", v, units[u])
+}
+
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "keyspace",
+];
+
+pub async fn info(conn: &mut Conn, args: Args<'_>) {
+    let mut sections: Vec<String> = args
+        .iter()
+        .skip(1)
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
+    if sections.is_empty() || sections.iter().any(|s| s == "default") {
+        sections = DEFAULT_SECTIONS.iter().map(|s| s.to_string()).collect();
+    }
+    if sections.iter().any(|s| s == "all" || s == "everything") {
+        sections = DEFAULT_SECTIONS.iter().map(|s| s.to_string()).collect();
+        sections.push("commandstats".into());
+    }
+    let want = |s: &str| sections.iter().any(|x| x == s);
+    let parts = conn
+        .rt
+        .call_all(|| {
+            Box::new(|rt: &ShardRuntime| {
+                let st = rt.state.borrow();
+                ShardInfo {
+                    stats: st.stats.clone(),
+                    used_memory: crate::alloc::thread_allocated(),
+                    keys: st
+                        .keyspace
+                        .dbs()
+                        .map(|(i, d)| (i, d.len(), d.volatile_len()))
+                        .collect(),
+                    clients: rt.clients.borrow().len(),
+                }
+            })
+        })
+        .await;
+    let shared = conn.rt.shared.clone();
+    let mut stats = ShardStats::new();
+    let mut used = 0isize;
+    let mut keys: std::collections::BTreeMap<usize, (usize, usize)> = Default::default();
+    for p in parts.iter().flatten() {
+        stats.merge(&p.stats);
+        used += p.used_memory;
+        for &(db, k, v) in &p.keys {
+            let e = keys.entry(db).or_default();
+            e.0 += k;
+            e.1 += v;
+        }
+    }
+    let expired: u64 = {
+        // Lazily expired keys are counted by each database.
+        let per: Vec<Option<u64>> = conn
+            .rt
+            .call_all(|| {
+                Box::new(|rt: &ShardRuntime| {
+                    rt.state
+                        .borrow()
+                        .keyspace
+                        .dbs()
+                        .map(|(_, d)| d.expired_keys)
+                        .sum::<u64>()
+                })
+            })
+            .await;
+        per.into_iter().flatten().sum()
+    };
+    let cfg = shared.config.lock().map(|c| c.clone()).unwrap_or_default();
+    let uptime = shared.started.elapsed().as_secs();
+    let mut s = String::new();
+    let nl = "\r\n";
+    if want("server") {
+        let _ = write!(
+            s,
+            "# Server{nl}redis_version:{}{nl}tessera_version:{}{nl}redis_git_sha1:00000000{nl}redis_git_dirty:0{nl}redis_mode:standalone{nl}os:{} {}{nl}arch_bits:64{nl}multiplexing_api:io_uring{nl}process_id:{}{nl}run_id:{}{nl}tcp_port:{}{nl}server_time_usec:{}{nl}uptime_in_seconds:{uptime}{nl}uptime_in_days:{}{nl}hz:{}{nl}executable:{}{nl}config_file:{}{nl}shards:{}{nl}shard_cpus:{}{nl}{nl}",
+            super::REDIS_COMPAT_VERSION,
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            std::process::id(),
+            shared.run_id,
+            shared.port.load(Ordering::Relaxed),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0),
+            uptime / 86400,
+            cfg.hz(),
+            std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+            cfg.config_file.clone().unwrap_or_default(),
+            shared.nshards(),
+            shared.shard_cpus.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(","),
+        );
+    }
+    if want("clients") {
+        let connected: usize = parts.iter().flatten().map(|p| p.clients).sum();
+        let _ = write!(
+            s,
+            "# Clients{nl}connected_clients:{connected}{nl}maxclients:{}{nl}blocked_clients:0{nl}tracking_clients:0{nl}{nl}",
+            cfg.maxclients()
+        );
+    }
+    if want("memory") {
+        let rss = crate::alloc::rss_bytes();
+        let used = used.max(0) as usize;
+        let _ = write!(
+            s,
+            "# Memory{nl}used_memory:{used}{nl}used_memory_human:{}{nl}used_memory_rss:{rss}{nl}used_memory_rss_human:{}{nl}maxmemory:0{nl}maxmemory_human:0B{nl}maxmemory_policy:noeviction{nl}mem_fragmentation_ratio:{:.2}{nl}mem_allocator:mimalloc{nl}",
+            human(used as f64),
+            human(rss as f64),
+            if used > 0 { rss as f64 / used as f64 } else { 0.0 },
+        );
+        for (i, p) in parts.iter().enumerate() {
+            if let Some(p) = p {
+                let _ = write!(s, "shard{i}_used_memory:{}{nl}", p.used_memory.max(0));
+            }
+        }
+        s.push_str(nl);
+    }
+    if want("persistence") {
+        let _ = write!(
+            s,
+            "# Persistence{nl}loading:0{nl}async_loading:0{nl}rdb_changes_since_last_save:0{nl}rdb_bgsave_in_progress:0{nl}rdb_last_bgsave_status:ok{nl}aof_enabled:0{nl}aof_rewrite_in_progress:0{nl}{nl}"
+        );
+    }
+    if want("stats") {
+        let _ = write!(
+            s,
+            "# Stats{nl}total_connections_received:{}{nl}total_commands_processed:{}{nl}rejected_connections:{}{nl}expired_keys:{expired}{nl}expired_keys_active:{}{nl}evicted_keys:0{nl}keyspace_hits:{}{nl}keyspace_misses:{}{nl}forwarded_commands:{}{nl}{nl}",
+            shared.total_connections.load(Ordering::Relaxed),
+            stats.total_commands,
+            shared.rejected_connections.load(Ordering::Relaxed),
+            stats.expired_keys_active,
+            stats.keyspace_hits,
+            stats.keyspace_misses,
+            stats.forwarded_in,
+        );
+    }
+    if want("replication") {
+        let _ = write!(
+            s,
+            "# Replication{nl}role:master{nl}connected_slaves:0{nl}{nl}"
+        );
+    }
+    if want("cpu") {
+        let (sys, user) = rusage();
+        let _ = write!(
+            s,
+            "# CPU{nl}used_cpu_sys:{sys:.6}{nl}used_cpu_user:{user:.6}{nl}{nl}"
+        );
+    }
+    if want("commandstats") {
+        let _ = write!(s, "# Commandstats{nl}");
+        for (id, c) in stats.commands.iter().enumerate() {
+            if c.calls == 0 && c.failed_calls == 0 && c.rejected_calls == 0 {
+                continue;
+            }
+            let name = table::by_id(id as u16).name;
+            let per = if c.calls > 0 {
+                c.usec as f64 / c.calls as f64
+            } else {
+                0.0
+            };
+            let _ = write!(
+                s,
+                "cmdstat_{name}:calls={},usec={},usec_per_call={per:.2},rejected_calls={},failed_calls={}{nl}",
+                c.calls, c.usec, c.rejected_calls, c.failed_calls
+            );
+        }
+        s.push_str(nl);
+    }
+    if want("keyspace") {
+        let _ = write!(s, "# Keyspace{nl}");
+        for (db, (k, v)) in keys {
+            if k > 0 {
+                let _ = write!(s, "db{db}:keys={k},expires={v},avg_ttl=0{nl}");
+            }
+        }
+        s.push_str(nl);
+    }
+    while s.ends_with("\r\n\r\n") {
+        s.truncate(s.len() - 2);
+    }
+    Reply::new(&mut conn.wbuf, conn.proto).verbatim("txt", s.as_bytes());
+}
+
+/// Process CPU time (system, user) in seconds.
+pub fn rusage() -> (f64, f64) {
+    // SAFETY: getrusage fills the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    (t(ru.ru_stime), t(ru.ru_utime))
+}

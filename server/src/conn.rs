@@ -1,0 +1,753 @@
+//! One client connection: read, parse a batch of pipelined requests, run
+//! each on the shard that owns its keys, write the replies in order.
+//!
+//! The data path of a batch:
+//! 1. every complete request in the read buffer is parsed into spans (no
+//!    copy), then the parsed bytes are frozen into a shared `Bytes`;
+//! 2. each request runs inline when this shard owns its slot, or joins the
+//!    batch for its owner shard (one message per shard per read batch);
+//! 3. commands whose keys span shards are split per shard (MGET, MSET, DEL,
+//!    EXISTS...) or gathered to this shard (RENAME, COPY...: see `gather`);
+//! 4. replies are assembled in request order and written with one write.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use tessera_protocol::parse::{Limits, Parsed, ProtocolError, RequestParser};
+use tessera_protocol::{ArgSpan, Args, Proto, Reply};
+use tessera_shard::command::{self, flags, table, CommandSpec, KeyPos, Merge, Route, Split};
+use tessera_shard::slot::key_slot;
+
+use crate::clients::ClientMeta;
+use crate::exec::execute;
+use crate::mesh::{Answer, BatchReply, ForwardBatch, Item, Request};
+use crate::resp_skip::{parse_int_reply, split_array};
+use crate::runtime::ShardRuntime;
+
+/// At most this many requests are dispatched per batch, so one client's
+/// huge pipeline cannot hold replies for all of it in memory at once.
+const MAX_BATCH: usize = 1024;
+/// Read granularity.
+const READ_CHUNK: usize = 16 * 1024;
+/// Replies are written out once they exceed this, before more are made.
+const OUT_FLUSH: usize = 8 * 1024 * 1024;
+
+/// Where one request's reply comes from, in request order.
+enum Seg {
+    /// Made here: `local_out[start..end]`.
+    Local { start: usize, end: usize },
+    /// Item `item` of the batch sent to `shard`.
+    Remote { shard: usize, item: usize },
+    /// A command split across shards: `parts[parts.0..parts.1]`.
+    Split {
+        how: Split,
+        parts: (usize, usize),
+        order: (usize, usize),
+        nkeys: usize,
+    },
+    /// A fan-out to every shard.
+    Merge { how: Merge, parts: (usize, usize) },
+}
+
+/// One shard's share of a split or fan-out command.
+#[derive(Clone, Copy)]
+enum Part {
+    Local { start: usize, end: usize },
+    Remote { shard: usize, item: usize },
+}
+
+#[derive(Default)]
+struct TargetBatch {
+    spans: Vec<ArgSpan>,
+    items: Vec<Item>,
+}
+
+pub struct Conn {
+    pub rt: Rc<ShardRuntime>,
+    stream: TcpStream,
+    pub meta: Rc<RefCell<ClientMeta>>,
+    rbuf: BytesMut,
+    pub wbuf: Vec<u8>,
+    parser: RequestParser,
+    limits: Limits,
+    /// Spans of all requests of the current batch, and each request's
+    /// (first span, argc).
+    spans: Vec<ArgSpan>,
+    req_spans: Vec<ArgSpan>,
+    cmds: Vec<(u32, u32)>,
+    pub db: usize,
+    pub proto: Proto,
+    pub authed: bool,
+    pub close_after_write: bool,
+    targets: Vec<TargetBatch>,
+    segs: Vec<Seg>,
+    parts: Vec<Part>,
+    /// For split commands: per key in request order, (part, index in part).
+    key_order: Vec<(u32, u32)>,
+    local_out: Vec<u8>,
+    keypos: Vec<KeyPos>,
+    now: i64,
+    /// Bytes the parser says the next request needs (big bulks), and where
+    /// the parsed requests of this batch end.
+    need: usize,
+    parsed_end_pos: usize,
+}
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(rt: Rc<ShardRuntime>, stream: TcpStream) {
+    use std::os::fd::AsRawFd;
+    use std::sync::atomic::Ordering;
+    let shared = rt.shared.clone();
+    let (maxclients, requirepass, idle) = {
+        let c = shared.config.lock().expect("config lock");
+        (c.maxclients(), c.requirepass().is_some(), c.timeout_secs())
+    };
+    shared.total_connections.fetch_add(1, Ordering::Relaxed);
+    let n = shared.connected.fetch_add(1, Ordering::Relaxed) + 1;
+    let mut stream = stream;
+    if n > maxclients {
+        shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        shared.connected.fetch_sub(1, Ordering::Relaxed);
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        return;
+    }
+    let _ = stream.set_nodelay(true);
+    if idle > 0 {
+        // `timeout`: a client idle that long is closed, as in Redis.
+        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(idle)));
+    }
+    let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed) + 1;
+    let now = Instant::now();
+    let meta = Rc::new(RefCell::new(ClientMeta {
+        id,
+        addr: stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        laddr: stream
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        fd: stream.as_raw_fd(),
+        name: String::new(),
+        lib_name: String::new(),
+        lib_ver: String::new(),
+        db: 0,
+        created: now,
+        last_active: now,
+        last_cmd: "NULL",
+        proto: Proto::Resp2,
+        qbuf: 0,
+        obuf: 0,
+        killed: false,
+    }));
+    let key = rt.clients.borrow_mut().insert(meta.clone());
+    let limits = {
+        let c = shared.config.lock().expect("config lock");
+        Limits {
+            proto_max_bulk_len: c.proto_max_bulk_len(),
+            inline_max: 64 * 1024,
+        }
+    };
+    let nshards = rt.nshards();
+    let mut conn = Conn {
+        rt: rt.clone(),
+        stream,
+        meta,
+        rbuf: BytesMut::with_capacity(READ_CHUNK),
+        wbuf: Vec::with_capacity(READ_CHUNK),
+        parser: RequestParser::new(),
+        limits,
+        spans: Vec::new(),
+        req_spans: Vec::new(),
+        cmds: Vec::new(),
+        db: 0,
+        proto: Proto::Resp2,
+        authed: !requirepass,
+        close_after_write: false,
+        targets: (0..nshards).map(|_| TargetBatch::default()).collect(),
+        segs: Vec::new(),
+        parts: Vec::new(),
+        key_order: Vec::new(),
+        local_out: Vec::new(),
+        keypos: Vec::new(),
+        now: 0,
+        need: 0,
+        parsed_end_pos: 0,
+    };
+    if let Err(e) = conn.run().await {
+        log::debug!("client {id} closed: {e}");
+    }
+    rt.clients.borrow_mut().remove(key);
+    shared.connected.fetch_sub(1, Ordering::Relaxed);
+}
+
+impl Conn {
+    async fn run(&mut self) -> std::io::Result<()> {
+        loop {
+            let (more, perr) = self.parse_batch();
+            if !self.cmds.is_empty() {
+                let end = self.parsed_end();
+                let frozen = self.rbuf.split_to(end).freeze();
+                self.parser.shift_back(end);
+                self.dispatch_batch(&frozen).await?;
+            } else {
+                let end = self.parsed_end();
+                if end > 0 {
+                    let _ = self.rbuf.split_to(end);
+                    self.parser.shift_back(end);
+                }
+            }
+            if let Some(e) = perr {
+                // Redis replies with the protocol error and closes.
+                Reply::new(&mut self.wbuf, self.proto).error(&format!("ERR {}", e.message()));
+                self.write_out().await?;
+                return Ok(());
+            }
+            if !self.wbuf.is_empty() {
+                self.write_out().await?;
+            }
+            if self.close_after_write || self.meta.borrow().killed {
+                return Ok(());
+            }
+            if more {
+                continue;
+            }
+            self.read_more().await?;
+        }
+    }
+
+    fn parsed_end(&self) -> usize {
+        self.parsed_end_pos
+    }
+
+    async fn write_out(&mut self) -> std::io::Result<()> {
+        self.meta.borrow_mut().obuf = self.wbuf.len();
+        let hard = self
+            .rt
+            .shared
+            .config
+            .lock()
+            .map(|c| c.output_hard_limit())
+            .unwrap_or(0);
+        if hard > 0 && self.wbuf.len() > hard {
+            log::info!(
+                "closing client {}: output buffer {} over the hard limit {}",
+                self.meta.borrow().id,
+                self.wbuf.len(),
+                hard
+            );
+            self.close_after_write = true;
+            self.wbuf.clear();
+            return Err(std::io::Error::other("output buffer limit"));
+        }
+        let r = self.stream.write_all(&self.wbuf).await;
+        self.wbuf.clear();
+        if self.wbuf.capacity() > 4 * 1024 * 1024 {
+            self.wbuf.shrink_to(READ_CHUNK);
+        }
+        self.meta.borrow_mut().obuf = 0;
+        r
+    }
+
+    async fn read_more(&mut self) -> std::io::Result<()> {
+        let qlimit = self
+            .rt
+            .shared
+            .config
+            .lock()
+            .map(|c| c.query_buffer_limit())
+            .unwrap_or(1 << 30);
+        if self.rbuf.len() >= qlimit {
+            log::warn!(
+                "closing client {} that reached max query buffer length ({} bytes)",
+                self.meta.borrow().id,
+                self.rbuf.len()
+            );
+            return Err(std::io::Error::other("query buffer limit"));
+        }
+        let want = READ_CHUNK.max(self.need.saturating_sub(self.rbuf.len()).min(qlimit));
+        self.rbuf.reserve(want);
+        let old = self.rbuf.len();
+        let spare = self.rbuf.capacity() - old;
+        // SAFETY: `recv` only writes into the spare capacity we hand it, and
+        // only the `n` bytes it reports are then exposed by set_len; no byte
+        // of the uninitialised region is ever read.
+        let n = unsafe {
+            let p = self.rbuf.as_mut_ptr().add(old);
+            let slice = std::slice::from_raw_parts_mut(p, spare);
+            self.stream.read(slice).await?
+        };
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "peer closed",
+            ));
+        }
+        unsafe { self.rbuf.set_len(old + n) };
+        let mut m = self.meta.borrow_mut();
+        m.qbuf = self.rbuf.len();
+        Ok(())
+    }
+
+    /// Parses complete requests at the front of the read buffer. Returns
+    /// (more complete requests may remain, protocol error).
+    fn parse_batch(&mut self) -> (bool, Option<ProtocolError>) {
+        self.spans.clear();
+        self.cmds.clear();
+        let mut pos = 0;
+        let mut more = false;
+        let mut err = None;
+        loop {
+            if self.cmds.len() >= MAX_BATCH {
+                more = true;
+                break;
+            }
+            match self.parser.parse(
+                &mut self.rbuf[..],
+                pos,
+                &self.limits,
+                self.authed,
+                &mut self.req_spans,
+            ) {
+                Ok(Parsed::Request { end }) => {
+                    self.cmds
+                        .push((self.spans.len() as u32, self.req_spans.len() as u32));
+                    self.spans.extend_from_slice(&self.req_spans);
+                    pos = end;
+                }
+                Ok(Parsed::Skip { end }) => pos = end,
+                Ok(Parsed::Incomplete { need }) => {
+                    self.need = need;
+                    break;
+                }
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+        }
+        self.parsed_end_pos = pos;
+        (more, err)
+    }
+
+    async fn dispatch_batch(&mut self, frozen: &Bytes) -> std::io::Result<()> {
+        self.now = tessera_shard::util::now_ms();
+        let spans = std::mem::take(&mut self.spans);
+        let cmds = std::mem::take(&mut self.cmds);
+        for &(first, argc) in &cmds {
+            let args = Args::new(frozen, &spans[first as usize..(first + argc) as usize]);
+            self.dispatch_one(args, frozen).await;
+            if self.close_after_write {
+                break;
+            }
+            if self.wbuf.len() + self.local_out.len() > OUT_FLUSH {
+                self.flush_pending(frozen).await;
+                self.write_out().await?;
+            }
+        }
+        self.flush_pending(frozen).await;
+        self.spans = spans;
+        self.cmds = cmds;
+        self.cmds.clear();
+        Ok(())
+    }
+
+    /// The output buffer for a reply made here, right now: straight into
+    /// the write buffer when nothing is pending before it.
+    fn local_reply<F: FnOnce(&mut Vec<u8>)>(&mut self, f: F) {
+        if self.segs.is_empty() {
+            f(&mut self.wbuf);
+        } else {
+            let start = self.local_out.len();
+            f(&mut self.local_out);
+            let end = self.local_out.len();
+            self.segs.push(Seg::Local { start, end });
+        }
+    }
+
+    fn local_error(&mut self, msg: &str) {
+        let proto = self.proto;
+        self.local_reply(|out| Reply::new(out, proto).error(msg));
+    }
+
+    /// Resolves a request to its command (or subcommand) and its id.
+    fn resolve(&mut self, args: &Args) -> Option<(&'static CommandSpec, u16)> {
+        let Some(id) = table::lookup_id(args.get(0)) else {
+            let msg = command::unknown_command_error(args);
+            self.local_error(&msg);
+            return None;
+        };
+        let mut spec = table::by_id(id);
+        let mut id = id;
+        if !spec.subcommands.is_empty() && args.len() >= 2 {
+            match command::lookup_sub(spec, args.get(1)) {
+                Some(sub) => {
+                    spec = sub;
+                    id = table::id_of(sub);
+                }
+                None => {
+                    let msg = command::unknown_subcommand_error(spec.name, args.get(1));
+                    self.local_error(&msg);
+                    return None;
+                }
+            }
+        }
+        if !spec.arity_ok(args.len()) {
+            let msg = command::arity_error(spec.name);
+            self.local_error(&msg);
+            return None;
+        }
+        Some((spec, id))
+    }
+
+    async fn dispatch_one(&mut self, args: Args<'_>, frozen: &Bytes) {
+        let Some((spec, id)) = self.resolve(&args) else {
+            return;
+        };
+        if !self.authed && !spec.has(flags::NO_AUTH) {
+            self.local_error("NOAUTH Authentication required.");
+            return;
+        }
+        self.meta.borrow_mut().last_cmd = spec.name;
+        match spec.route {
+            Route::Local(_) => self.run_here(id, args),
+            Route::Keyed(_, split) => {
+                let mut keypos = std::mem::take(&mut self.keypos);
+                match spec.key_positions(&args, &mut keypos) {
+                    Err(msg) => self.local_error(msg),
+                    Ok(()) if keypos.is_empty() => self.run_here(id, args),
+                    Ok(()) => {
+                        let shared = &self.rt.shared;
+                        let owner0 = shared.owner(key_slot(args.get(keypos[0].index)));
+                        let same = keypos[1..]
+                            .iter()
+                            .all(|k| shared.owner(key_slot(args.get(k.index))) == owner0);
+                        if same {
+                            if owner0 == self.rt.id {
+                                self.run_here(id, args);
+                            } else {
+                                self.forward(owner0, id, args.spans(), true);
+                            }
+                        } else if split == Split::Gather {
+                            self.flush_pending(frozen).await;
+                            crate::gather::run(self, spec, id, args, &keypos).await;
+                        } else {
+                            self.split(spec, id, split, args, &keypos);
+                        }
+                    }
+                }
+                self.keypos = keypos;
+            }
+            Route::Fanout(_, merge) => self.fanout(id, merge, args),
+            Route::Conn => {
+                self.flush_pending(frozen).await;
+                crate::commands::run(self, spec, id, args).await;
+            }
+        }
+    }
+
+    /// Runs a request on this shard now.
+    fn run_here(&mut self, id: u16, args: Args) {
+        let (db, proto, now) = (self.db, self.proto, self.now);
+        let rt = self.rt.clone();
+        self.local_reply(|out| {
+            let mut st = rt.state.borrow_mut();
+            execute(&mut st, id, args, db, proto, now, true, out);
+        });
+    }
+
+    /// Adds a request to the batch for `shard`; returns its item index.
+    fn forward(&mut self, shard: usize, id: u16, spans: &[ArgSpan], count: bool) -> usize {
+        let t = &mut self.targets[shard];
+        t.items.push(Item {
+            first: t.spans.len() as u32,
+            argc: spans.len() as u32,
+            cmd: id,
+            db: self.db as u16,
+            proto: self.proto,
+            count,
+        });
+        t.spans.extend_from_slice(spans);
+        let item = t.items.len() - 1;
+        if count {
+            self.segs.push(Seg::Remote { shard, item });
+        }
+        item
+    }
+
+    /// Runs a part of a split or fan-out command: here, or forwarded.
+    fn part(&mut self, shard: usize, id: u16, spans: &[ArgSpan], buf: &[u8]) -> Part {
+        if shard == self.rt.id {
+            let start = self.local_out.len();
+            let mut st = self.rt.state.borrow_mut();
+            execute(
+                &mut st,
+                id,
+                Args::new(buf, spans),
+                self.db,
+                self.proto,
+                self.now,
+                false,
+                &mut self.local_out,
+            );
+            Part::Local {
+                start,
+                end: self.local_out.len(),
+            }
+        } else {
+            Part::Remote {
+                shard,
+                item: self.forward(shard, id, spans, false),
+            }
+        }
+    }
+
+    /// Counts a split or fan-out command once, at the coordinator.
+    fn count_call(&self, id: u16) {
+        let mut st = self.rt.state.borrow_mut();
+        st.stats.cmd(id).calls += 1;
+        st.stats.total_commands += 1;
+    }
+
+    /// MGET/MSET/DEL/EXISTS... whose keys live on several shards: each
+    /// shard gets the command with its own keys.
+    fn split(
+        &mut self,
+        spec: &'static CommandSpec,
+        id: u16,
+        how: Split,
+        args: Args,
+        keypos: &[KeyPos],
+    ) {
+        let (first, step) = match spec.keys {
+            command::KeySpec::Range { first, step, .. } => (first as usize, step.max(1) as usize),
+            _ => (keypos[0].index, 1),
+        };
+        let nshards = self.rt.nshards();
+        // Per shard: the sub-request's spans, and how many keys it has.
+        let mut per: Vec<(Vec<ArgSpan>, u32)> = (0..nshards).map(|_| (Vec::new(), 0)).collect();
+        let all = args.spans();
+        let order_start = self.key_order.len();
+        let mut key_shard = Vec::with_capacity(keypos.len());
+        for k in keypos {
+            let s = self.rt.shared.owner(key_slot(args.get(k.index)));
+            let (sp, n) = &mut per[s];
+            if sp.is_empty() {
+                sp.extend_from_slice(&all[..first]);
+            }
+            sp.extend_from_slice(&all[k.index..(k.index + step).min(all.len())]);
+            key_shard.push((s, *n));
+            *n += 1;
+        }
+        let parts_start = self.parts.len();
+        let mut part_of_shard = vec![u32::MAX; nshards];
+        for (s, (sp, n)) in per.iter().enumerate() {
+            if *n > 0 {
+                part_of_shard[s] = (self.parts.len() - parts_start) as u32;
+                let p = self.part(s, id, sp, args.buf());
+                self.parts.push(p);
+            }
+        }
+        for (s, idx) in key_shard {
+            self.key_order.push((part_of_shard[s], idx));
+        }
+        self.count_call(id);
+        self.segs.push(Seg::Split {
+            how,
+            parts: (parts_start, self.parts.len()),
+            order: (order_start, self.key_order.len()),
+            nkeys: keypos.len(),
+        });
+    }
+
+    /// DBSIZE, KEYS, FLUSHDB...: every shard runs it; replies are merged.
+    fn fanout(&mut self, id: u16, how: Merge, args: Args) {
+        let parts_start = self.parts.len();
+        for s in 0..self.rt.nshards() {
+            let p = self.part(s, id, args.spans(), args.buf());
+            self.parts.push(p);
+        }
+        self.count_call(id);
+        self.segs.push(Seg::Merge {
+            how,
+            parts: (parts_start, self.parts.len()),
+        });
+    }
+
+    /// Sends every shard its batch, waits for all replies, and appends all
+    /// pending replies to the write buffer in request order.
+    pub async fn flush_pending(&mut self, frozen: &Bytes) {
+        if self.segs.is_empty() {
+            return;
+        }
+        let n = self.rt.nshards();
+        let mut waits: Vec<(usize, u32)> = Vec::new();
+        for s in 0..n {
+            if self.targets[s].items.is_empty() {
+                continue;
+            }
+            let t = &mut self.targets[s];
+            let ticket = self.rt.tickets.open();
+            let batch = ForwardBatch {
+                ticket,
+                buf: frozen.clone(),
+                spans: std::mem::take(&mut t.spans),
+                items: std::mem::take(&mut t.items),
+            };
+            if self.rt.send(s, Request::Batch(batch)).await.is_ok() {
+                waits.push((s, ticket));
+            } else {
+                self.rt.tickets.cancel(ticket);
+            }
+        }
+        let mut replies: Vec<Option<BatchReply>> = (0..n).map(|_| None).collect();
+        for (s, ticket) in waits {
+            if let Answer::Batch(r) = self.rt.tickets.wait(ticket).await {
+                replies[s] = Some(r);
+            }
+        }
+        let segs = std::mem::take(&mut self.segs);
+        for seg in &segs {
+            match *seg {
+                Seg::Local { start, end } => {
+                    self.wbuf.extend_from_slice(&self.local_out[start..end])
+                }
+                Seg::Remote { shard, item } => match &replies[shard] {
+                    Some(r) => self.wbuf.extend_from_slice(r.item(item)),
+                    None => Reply::new(&mut self.wbuf, self.proto).error("ERR shard unavailable"),
+                },
+                Seg::Split {
+                    how,
+                    parts,
+                    order,
+                    nkeys,
+                } => {
+                    let bodies: Vec<Option<&[u8]>> = self.parts[parts.0..parts.1]
+                        .iter()
+                        .map(|p| part_bytes(p, &self.local_out, &replies))
+                        .collect();
+                    assemble_split(
+                        &mut self.wbuf,
+                        self.proto,
+                        how,
+                        &bodies,
+                        &self.key_order[order.0..order.1],
+                        nkeys,
+                    );
+                }
+                Seg::Merge { how, parts } => {
+                    let bodies: Vec<Option<&[u8]>> = self.parts[parts.0..parts.1]
+                        .iter()
+                        .map(|p| part_bytes(p, &self.local_out, &replies))
+                        .collect();
+                    assemble_merge(&mut self.wbuf, self.proto, how, &bodies);
+                }
+            }
+        }
+        self.segs = segs;
+        self.segs.clear();
+        self.local_out.clear();
+        self.parts.clear();
+        self.key_order.clear();
+    }
+}
+
+fn part_bytes<'a>(
+    p: &Part,
+    local: &'a [u8],
+    replies: &'a [Option<BatchReply>],
+) -> Option<&'a [u8]> {
+    match *p {
+        Part::Local { start, end } => Some(&local[start..end]),
+        Part::Remote { shard, item } => replies[shard].as_ref().map(|r| r.item(item)),
+    }
+}
+
+fn first_error<'a>(bodies: &[Option<&'a [u8]>]) -> Option<&'a [u8]> {
+    bodies.iter().find_map(|b| match b {
+        Some(b) if b.first() == Some(&b'-') => Some(*b),
+        _ => None,
+    })
+}
+
+/// Combines the per-shard replies of a split command.
+fn assemble_split(
+    out: &mut Vec<u8>,
+    proto: Proto,
+    how: Split,
+    bodies: &[Option<&[u8]>],
+    order: &[(u32, u32)],
+    nkeys: usize,
+) {
+    if bodies.iter().any(|b| b.is_none()) {
+        return Reply::new(out, proto).error("ERR shard unavailable");
+    }
+    if let Some(e) = first_error(bodies) {
+        return out.extend_from_slice(e);
+    }
+    match how {
+        Split::SumInt => {
+            let total: i64 = bodies
+                .iter()
+                .map(|b| parse_int_reply(b.unwrap_or_default()).unwrap_or(0))
+                .sum();
+            Reply::new(out, proto).int(total);
+        }
+        Split::AllOk | Split::Gather => Reply::new(out, proto).ok(),
+        Split::ConcatByKey => {
+            let elems: Vec<Vec<(usize, usize)>> = bodies
+                .iter()
+                .map(|b| split_array(b.unwrap_or_default()).unwrap_or_default())
+                .collect();
+            Reply::new(out, proto).array(nkeys);
+            for &(p, i) in order {
+                let body = bodies[p as usize].unwrap_or_default();
+                match elems[p as usize].get(i as usize) {
+                    Some(&(s, e)) => out.extend_from_slice(&body[s..e]),
+                    None => Reply::new(out, proto).null(),
+                }
+            }
+        }
+    }
+}
+
+/// Combines the replies of a fan-out.
+fn assemble_merge(out: &mut Vec<u8>, proto: Proto, how: Merge, bodies: &[Option<&[u8]>]) {
+    if bodies.iter().any(|b| b.is_none()) {
+        return Reply::new(out, proto).error("ERR shard unavailable");
+    }
+    if let Some(e) = first_error(bodies) {
+        return out.extend_from_slice(e);
+    }
+    match how {
+        Merge::SumInt => {
+            let total: i64 = bodies
+                .iter()
+                .map(|b| parse_int_reply(b.unwrap_or_default()).unwrap_or(0))
+                .sum();
+            Reply::new(out, proto).int(total);
+        }
+        Merge::AllOk => Reply::new(out, proto).ok(),
+        Merge::ConcatArray => {
+            let elems: Vec<Vec<(usize, usize)>> = bodies
+                .iter()
+                .map(|b| split_array(b.unwrap_or_default()).unwrap_or_default())
+                .collect();
+            let total = elems.iter().map(Vec::len).sum();
+            Reply::new(out, proto).array(total);
+            for (b, es) in bodies.iter().zip(&elems) {
+                let b = b.unwrap_or_default();
+                for &(s, e) in es {
+                    out.extend_from_slice(&b[s..e]);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! Running one command on the shard that owns its keys: the same function
+//! serves commands executed inline by a connection and commands that
+//! arrived from another shard in a forwarded batch.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use tessera_protocol::{Args, Proto, Reply};
+use tessera_shard::command::{table, CommandSpec, Ctx, Route, ShardState};
+
+/// Runs a command's handler and appends its reply to `out`. `count`
+/// records it in INFO commandstats (false for the parts of a split command).
+#[inline]
+pub fn execute(
+    state: &mut ShardState,
+    id: u16,
+    args: Args,
+    db: usize,
+    proto: Proto,
+    now: i64,
+    count: bool,
+    out: &mut Vec<u8>,
+) {
+    let spec: &'static CommandSpec = table::by_id(id);
+    let handler = match spec.route {
+        Route::Keyed(h, _) | Route::Local(h) | Route::Fanout(h, _) => h,
+        Route::Conn => {
+            // Never forwarded; reaching here is a routing bug, reported, not a crash.
+            Reply::new(out, proto).error("ERR internal error: connection command on a shard");
+            return;
+        }
+    };
+    let start = out.len();
+    let t = Instant::now();
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let mut ctx = Ctx::new(state, db, now);
+        let mut reply = Reply::new(out, proto);
+        handler(&mut ctx, args, &mut reply);
+    }));
+    if r.is_err() {
+        // A handler bug must not take the server down: the client gets an
+        // error and the shard keeps serving everyone else.
+        log::warn!("command '{}' panicked; replied with an error", spec.name);
+        out.truncate(start);
+        Reply::new(out, proto).error("ERR internal error");
+    }
+    if count {
+        let failed = out.get(start) == Some(&b'-');
+        let st = state.stats.cmd(id);
+        st.calls += 1;
+        st.usec += t.elapsed().as_micros() as u64;
+        if failed {
+            st.failed_calls += 1;
+        }
+        state.stats.total_commands += 1;
+    }
+}

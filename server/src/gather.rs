@@ -1,0 +1,149 @@
+//! The cross-shard step: a command whose keys live on several shards and
+//! that cannot be split (RENAME, COPY, MSETNX, LCS, SMOVE, SUNIONSTORE...)
+//! runs here, on the connection's shard, after borrowing the other shards'
+//! keys:
+//!
+//! 1. every foreign key's entries (in every database) are copied here;
+//! 2. they are put into this shard's tables, the command runs exactly as it
+//!    would with all keys local, and they are taken out again at once, with
+//!    no await in between, so no other client ever sees them here;
+//! 3. each key the command may write goes back to its owner: the new entry,
+//!    or a delete if the command removed it. Keys only read go nowhere.
+//!
+//! This is NOT atomic against other clients writing the same keys between
+//! steps 1 and 3 (the transaction work will make it so, with intent locks
+//! on the owners); it returns exactly what Redis returns otherwise.
+
+use std::collections::BTreeMap;
+
+use tessera_protocol::{Args, Reply};
+use tessera_shard::command::{CommandSpec, KeyPos};
+use tessera_shard::slot::key_slot;
+use tessera_shard::store::Entry;
+
+use crate::conn::Conn;
+use crate::exec::execute;
+use crate::runtime::ShardRuntime;
+
+/// Entries of one key in each database where it exists.
+type Borrowed = Vec<(usize, Vec<u8>, Entry)>;
+
+pub async fn run(
+    conn: &mut Conn,
+    _spec: &'static CommandSpec,
+    id: u16,
+    args: Args<'_>,
+    keypos: &[KeyPos],
+) {
+    let rt = conn.rt.clone();
+    let me = rt.id;
+    // Foreign keys by owner shard (deduplicated), with "may be written".
+    let mut by_shard: BTreeMap<usize, Vec<(Vec<u8>, bool)>> = BTreeMap::new();
+    for k in keypos {
+        let key = args.get(k.index);
+        let owner = rt.shared.owner(key_slot(key));
+        if owner == me {
+            continue;
+        }
+        let keys = by_shard.entry(owner).or_default();
+        match keys.iter_mut().find(|(kk, _)| kk.as_slice() == key) {
+            Some(e) => e.1 |= k.write,
+            None => keys.push((key.to_vec(), k.write)),
+        }
+    }
+
+    // CROSS-SHARD STEP 1: borrow copies of the foreign keys.
+    let mut borrowed: Borrowed = Vec::new();
+    for (&shard, keys) in &by_shard {
+        let names: Vec<Vec<u8>> = keys.iter().map(|(k, _)| k.clone()).collect();
+        let got = rt
+            .call(
+                shard,
+                Box::new(move |rt: &ShardRuntime| {
+                    let mut st = rt.state.borrow_mut();
+                    let now = tessera_shard::util::now_ms();
+                    let mut out: Borrowed = Vec::new();
+                    let ndb = st.keyspace.databases();
+                    for db in 0..ndb {
+                        let Some(d) = st.keyspace.db_if_exists(db) else {
+                            continue;
+                        };
+                        for k in &names {
+                            if let Some(e) = d.get_quiet(k, now) {
+                                out.push((db, k.clone(), e.clone()));
+                            }
+                        }
+                    }
+                    Box::new(out)
+                }),
+            )
+            .await;
+        match got.and_then(|b| b.downcast::<Borrowed>().ok()) {
+            Some(b) => borrowed.extend(*b),
+            None => {
+                Reply::new(&mut conn.wbuf, conn.proto).error("ERR shard unavailable");
+                return;
+            }
+        }
+    }
+
+    // CROSS-SHARD STEP 2: run here with the borrowed keys in place.
+    let now = tessera_shard::util::now_ms();
+    let mut results: BTreeMap<usize, Vec<(usize, Vec<u8>, Option<Entry>)>> = BTreeMap::new();
+    {
+        let mut st = rt.state.borrow_mut();
+        for (db, _k, e) in borrowed {
+            st.keyspace.db(db).insert(e, now);
+        }
+        execute(
+            &mut st,
+            id,
+            args,
+            conn.db,
+            conn.proto,
+            now,
+            true,
+            &mut conn.wbuf,
+        );
+        let ndb = st.keyspace.databases();
+        for (&shard, keys) in &by_shard {
+            for (key, write) in keys {
+                for db in 0..ndb {
+                    let Some(d) = st.keyspace.db_if_exists(db) else {
+                        continue;
+                    };
+                    let e = d.remove(key, now);
+                    if *write {
+                        results.entry(shard).or_default().push((db, key.clone(), e));
+                    }
+                }
+            }
+        }
+    }
+
+    // CROSS-SHARD STEP 3: written keys go back to their owners.
+    for (shard, writes) in results {
+        let _ = rt
+            .call(
+                shard,
+                Box::new(move |rt: &ShardRuntime| {
+                    let mut st = rt.state.borrow_mut();
+                    let now = tessera_shard::util::now_ms();
+                    for (db, key, e) in writes {
+                        match e {
+                            Some(e) => {
+                                st.keyspace.db(db).insert(e, now);
+                            }
+                            None => {
+                                if let Some(d) = st.keyspace.db_if_exists(db) {
+                                    d.remove(&key, now);
+                                }
+                            }
+                        }
+                    }
+                    Box::new(())
+                }),
+            )
+            .await;
+    }
+}

@@ -1,0 +1,420 @@
+//! The real server, driven by the `redis` crate (RESP2 and RESP3) and raw
+//! sockets, with 1 and 4 shards.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::time::Duration;
+
+use common::{closed, roundtrip, Server};
+use redis::{cmd, Value};
+
+fn strings_and_keys(shards: usize) {
+    let s = Server::start(shards);
+    let mut c = s.client();
+    let _: () = cmd("SET").arg("k1").arg("v1").query(&mut c).unwrap();
+    let v: String = cmd("GET").arg("k1").query(&mut c).unwrap();
+    assert_eq!(v, "v1");
+    let none: Option<String> = cmd("GET").arg("missing").query(&mut c).unwrap();
+    assert_eq!(none, None);
+    // Keys spread over every shard.
+    let mut mset = cmd("MSET");
+    for i in 0..200 {
+        mset.arg(format!("key:{i}")).arg(format!("val:{i}"));
+    }
+    let _: () = mset.query(&mut c).unwrap();
+    let mut mget = cmd("MGET");
+    for i in 0..200 {
+        mget.arg(format!("key:{i}"));
+    }
+    mget.arg("nokey");
+    let vals: Vec<Option<String>> = mget.query(&mut c).unwrap();
+    assert_eq!(vals.len(), 201);
+    for (i, v) in vals.iter().take(200).enumerate() {
+        assert_eq!(v.as_deref(), Some(format!("val:{i}").as_str()));
+    }
+    assert_eq!(vals[200], None);
+    let n: i64 = cmd("EXISTS")
+        .arg("key:1")
+        .arg("key:2")
+        .arg("key:1")
+        .arg("nokey")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(n, 3);
+    let n: i64 = cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(n, 201);
+    let n: i64 = cmd("DEL")
+        .arg("key:1")
+        .arg("key:2")
+        .arg("nokey")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(n, 2);
+    let n: i64 = cmd("INCR").arg("counter").query(&mut c).unwrap();
+    assert_eq!(n, 1);
+    let n: i64 = cmd("INCRBY").arg("counter").arg(41).query(&mut c).unwrap();
+    assert_eq!(n, 42);
+    let e = cmd("INCR").arg("k1").query::<i64>(&mut c).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("value is not an integer or out of range"),
+        "{e}"
+    );
+    let mut keys: Vec<String> = cmd("KEYS").arg("key:1*").query(&mut c).unwrap();
+    keys.sort();
+    assert_eq!(keys.len(), 110); // key:1, key:10..19, key:100..199, minus key:1 deleted
+    let _: () = cmd("FLUSHALL").query(&mut c).unwrap();
+    let n: i64 = cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn strings_and_keys_one_shard() {
+    strings_and_keys(1);
+}
+
+#[test]
+fn strings_and_keys_four_shards() {
+    strings_and_keys(4);
+}
+
+#[test]
+fn pipelines_keep_request_order_across_shards() {
+    let s = Server::start(4);
+    let mut c = s.client();
+    let mut p = redis::pipe();
+    for i in 0..500 {
+        p.cmd("SET").arg(format!("p:{i}")).arg(i).ignore();
+        p.cmd("INCR").arg(format!("p:{i}"));
+    }
+    let r: Vec<i64> = p.query(&mut c).unwrap();
+    assert_eq!(r, (1..=500).collect::<Vec<i64>>());
+}
+
+#[test]
+fn resp3_hello_and_shapes() {
+    let s = Server::start(2);
+    let mut c = s.client_resp3();
+    let v: Value = cmd("HELLO").arg(3).query(&mut c).unwrap();
+    match v {
+        Value::Map(m) => {
+            let keys: Vec<String> = m
+                .iter()
+                .map(|(k, _)| redis::from_redis_value::<String>(k.clone()).unwrap())
+                .collect();
+            for k in [
+                "server", "version", "proto", "id", "mode", "role", "modules",
+            ] {
+                assert!(keys.contains(&k.to_string()), "{k} missing from {keys:?}");
+            }
+        }
+        other => panic!("HELLO 3 gave {other:?}"),
+    }
+    let v: Value = cmd("GET").arg("nothing").query(&mut c).unwrap();
+    assert_eq!(v, Value::Nil);
+    let v: Value = cmd("CONFIG")
+        .arg("GET")
+        .arg("maxclients")
+        .query(&mut c)
+        .unwrap();
+    assert!(matches!(v, Value::Map(_)), "{v:?}");
+}
+
+#[test]
+fn protocol_errors_close_only_that_client() {
+    let s = Server::start(2);
+    let mut good = s.raw();
+    assert_eq!(roundtrip(&mut good, b"PING\r\n", 7), b"+PONG\r\n");
+    let mut bad = s.raw();
+    let r = roundtrip(&mut bad, b"*1\r\nx\r\n", 100);
+    assert_eq!(r, b"-ERR Protocol error: expected '$', got 'x'\r\n");
+    assert!(closed(&mut bad));
+    let mut bad = s.raw();
+    let r = roundtrip(&mut bad, b"*abc\r\n", 100);
+    assert_eq!(r, b"-ERR Protocol error: invalid multibulk length\r\n");
+    let mut bad = s.raw();
+    let r = roundtrip(&mut bad, b"SET \"unbalanced\r\n", 100);
+    assert_eq!(r, b"-ERR Protocol error: unbalanced quotes in request\r\n");
+    // A bulk longer than proto-max-bulk-len (512mb by default).
+    let mut bad = s.raw();
+    let r = roundtrip(&mut bad, b"*2\r\n$3\r\nGET\r\n$999999999999\r\n", 100);
+    assert_eq!(r, b"-ERR Protocol error: invalid bulk length\r\n");
+    // The well-behaved client is still served.
+    assert_eq!(
+        roundtrip(&mut good, b"*1\r\n$4\r\nPING\r\n", 7),
+        b"+PONG\r\n"
+    );
+}
+
+#[test]
+fn unknown_commands_and_arity_errors() {
+    let s = Server::start(1);
+    let mut c = s.raw();
+    let r = roundtrip(&mut c, b"*2\r\n$6\r\nFOOBAR\r\n$1\r\na\r\n", 10);
+    assert_eq!(
+        String::from_utf8_lossy(&r),
+        "-ERR unknown command 'FOOBAR', with args beginning with: 'a' \r\n"
+    );
+    let r = roundtrip(&mut c, b"*1\r\n$3\r\nGET\r\n", 10);
+    assert_eq!(
+        String::from_utf8_lossy(&r),
+        "-ERR wrong number of arguments for 'get' command\r\n"
+    );
+    let r = roundtrip(&mut c, b"CLIENT NOPE\r\n", 10);
+    assert_eq!(
+        String::from_utf8_lossy(&r),
+        "-ERR unknown subcommand 'NOPE'. Try CLIENT HELP.\r\n"
+    );
+}
+
+#[test]
+fn expiry_is_millisecond_precise_and_active() {
+    let s = Server::start(2);
+    let mut c = s.client();
+    let _: () = cmd("SET")
+        .arg("short")
+        .arg("v")
+        .arg("PX")
+        .arg(100)
+        .query(&mut c)
+        .unwrap();
+    let v: Option<String> = cmd("GET").arg("short").query(&mut c).unwrap();
+    assert_eq!(v.as_deref(), Some("v"));
+    std::thread::sleep(Duration::from_millis(150));
+    let v: Option<String> = cmd("GET").arg("short").query(&mut c).unwrap();
+    assert_eq!(v, None, "an expired key is never returned");
+    // Active expiry reclaims keys nobody touches.
+    let mut p = redis::pipe();
+    for i in 0..5000 {
+        p.cmd("SET")
+            .arg(format!("vol:{i}"))
+            .arg("x")
+            .arg("PX")
+            .arg(50)
+            .ignore();
+    }
+    let _: () = p.query(&mut c).unwrap();
+    let n: i64 = cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(n, 5000);
+    std::thread::sleep(Duration::from_millis(1500));
+    let n: i64 = cmd("DBSIZE").query(&mut c).unwrap();
+    assert!(n < 250, "active expiry left {n} of 5000 expired keys");
+}
+
+#[test]
+fn scan_visits_every_key_once() {
+    let s = Server::start(4);
+    let mut c = s.client();
+    let mut p = redis::pipe();
+    for i in 0..3000 {
+        p.cmd("SET").arg(format!("s:{i}")).arg(i).ignore();
+    }
+    let _: () = p.query(&mut c).unwrap();
+    let mut seen = HashSet::new();
+    let mut cursor = 0u64;
+    let mut calls = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = cmd("SCAN")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(50)
+            .query(&mut c)
+            .unwrap();
+        for k in keys {
+            assert!(seen.insert(k), "duplicate key");
+        }
+        calls += 1;
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 3000);
+    assert!(calls > 10);
+    let (_, keys): (u64, Vec<String>) = cmd("SCAN")
+        .arg(0)
+        .arg("MATCH")
+        .arg("nomatch*")
+        .arg("COUNT")
+        .arg(100000)
+        .query(&mut c)
+        .unwrap();
+    assert!(keys.is_empty());
+}
+
+#[test]
+fn client_and_info_commands() {
+    let s = Server::start(2);
+    let mut c = s.client();
+    let _: () = cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("worker-1")
+        .query(&mut c)
+        .unwrap();
+    let n: String = cmd("CLIENT").arg("GETNAME").query(&mut c).unwrap();
+    assert_eq!(n, "worker-1");
+    let list: String = cmd("CLIENT").arg("LIST").query(&mut c).unwrap();
+    assert!(list.contains("name=worker-1"), "{list}");
+    let e = cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("bad name")
+        .query::<()>(&mut c)
+        .unwrap_err();
+    assert!(e.to_string().contains("Client names cannot contain spaces"));
+    for _ in 0..7 {
+        let _: () = cmd("SET").arg("a").arg("1").query(&mut c).unwrap();
+    }
+    let info: String = cmd("INFO").arg("commandstats").query(&mut c).unwrap();
+    assert!(info.contains("cmdstat_set:calls=7,"), "{info}");
+    let info: String = cmd("INFO").query(&mut c).unwrap();
+    for section in [
+        "# Server",
+        "# Clients",
+        "# Memory",
+        "# Stats",
+        "# CPU",
+        "# Keyspace",
+    ] {
+        assert!(info.contains(section), "{section} missing");
+    }
+    assert!(info.contains("loading:0"));
+    let used: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(used > 0);
+    let n: i64 = cmd("COMMAND").arg("COUNT").query(&mut c).unwrap();
+    assert!(n > 30);
+    let keys: Vec<String> = cmd("COMMAND")
+        .arg("GETKEYS")
+        .arg("MSET")
+        .arg("a")
+        .arg("1")
+        .arg("b")
+        .arg("2")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(keys, vec!["a", "b"]);
+}
+
+#[test]
+fn requirepass_is_enforced() {
+    let s = Server::start_with(1, &["--requirepass", "sekret"]);
+    let mut c = s.raw();
+    let r = roundtrip(&mut c, b"GET a\r\n", 10);
+    assert_eq!(
+        String::from_utf8_lossy(&r),
+        "-NOAUTH Authentication required.\r\n"
+    );
+    let r = roundtrip(&mut c, b"AUTH wrong\r\n", 10);
+    assert!(String::from_utf8_lossy(&r).starts_with("-WRONGPASS"));
+    let r = roundtrip(&mut c, b"AUTH sekret\r\n", 5);
+    assert_eq!(r, b"+OK\r\n");
+    let r = roundtrip(&mut c, b"GET a\r\n", 5);
+    assert_eq!(r, b"$-1\r\n");
+    let url = format!("redis://:sekret@127.0.0.1:{}/", s.port);
+    let mut rc = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let pong: String = cmd("PING").query(&mut rc).unwrap();
+    assert_eq!(pong, "PONG");
+}
+
+#[test]
+fn maxclients_is_enforced() {
+    let s = Server::start_with(1, &["--maxclients", "2"]);
+    let mut a = s.raw();
+    let mut b = s.raw();
+    assert_eq!(roundtrip(&mut a, b"PING\r\n", 7), b"+PONG\r\n");
+    assert_eq!(roundtrip(&mut b, b"PING\r\n", 7), b"+PONG\r\n");
+    let mut c = s.raw();
+    let r = roundtrip(&mut c, b"PING\r\n", 100);
+    assert_eq!(
+        String::from_utf8_lossy(&r),
+        "-ERR max number of clients reached\r\n"
+    );
+}
+
+#[test]
+fn sigterm_and_shutdown_stop_cleanly() {
+    let mut s = Server::start(2);
+    unsafe { libc_kill(s.child.id() as i32, 15) };
+    let st = wait_exit(&mut s.child);
+    assert!(st.success(), "exit status {st:?}");
+    let mut s = Server::start(2);
+    let mut c = s.raw();
+    let _ = c.write_all(b"SHUTDOWN\r\n");
+    let st = wait_exit(&mut s.child);
+    assert!(st.success(), "exit status {st:?}");
+}
+
+fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
+    for _ in 0..200 {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("server did not exit within 5 s");
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+#[test]
+fn bad_options_stop_startup_with_one_line() {
+    for args in [
+        &["--port", "notaport"][..],
+        &["--nosuchoption", "1"][..],
+        &["--databases", "0"][..],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera-server"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        let named = args[0].trim_start_matches("--");
+        assert!(err.contains(named), "{err} should name {named}");
+    }
+}
+
+#[test]
+fn select_and_databases_are_separate() {
+    let s = Server::start(2);
+    let mut c = s.client();
+    let _: () = cmd("SET").arg("x").arg("db0").query(&mut c).unwrap();
+    let _: () = cmd("SELECT").arg(3).query(&mut c).unwrap();
+    let v: Option<String> = cmd("GET").arg("x").query(&mut c).unwrap();
+    assert_eq!(v, None);
+    let _: () = cmd("SET").arg("x").arg("db3").query(&mut c).unwrap();
+    let _: () = cmd("SELECT").arg(0).query(&mut c).unwrap();
+    let v: String = cmd("GET").arg("x").query(&mut c).unwrap();
+    assert_eq!(v, "db0");
+    let e = cmd("SELECT").arg(16).query::<()>(&mut c).unwrap_err();
+    assert!(e.to_string().contains("DB index is out of range"));
+}
+
+#[test]
+fn debug_populate_spreads_over_shards() {
+    let s = Server::start(4);
+    let mut c = s.client();
+    let _: () = cmd("DEBUG")
+        .arg("POPULATE")
+        .arg(1000)
+        .arg("pop")
+        .arg(16)
+        .query(&mut c)
+        .unwrap();
+    let n: i64 = cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(n, 1000);
+    let v: Vec<u8> = cmd("GET").arg("pop:7").query(&mut c).unwrap();
+    assert_eq!(&v[..7], b"value:7");
+    assert_eq!(v.len(), 16);
+}
