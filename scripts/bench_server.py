@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Tessera vs redis-server, side by side on the same pinned CPU.
+
+Measures, for each server, the server's own CPU time per request (utime +
+stime from /proc/PID/stat around each redis-benchmark run) and the RSS added
+per key when loading keys with `redis-cli --pipe`. Runs are interleaved
+(T R T R ...) and medians reported, with ratios Tessera / Redis.
+
+    scripts/bench_server.py [--server-cpu 1] [--client-cpu 0] [--requests 200000]
+                            [--reps 3] [--keys 1000000] [--valkey PATH]
+
+Standard library only; needs redis-server, redis-cli, redis-benchmark, taskset.
+"""
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process and all its threads, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def wait_ready(port, timeout=20):
+    end = time.time() + timeout
+    while time.time() < end:
+        r = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True)
+        if r.stdout.strip() == "PONG":
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"server on port {port} did not start")
+
+
+class Server:
+    def __init__(self, name, argv, port, cpu):
+        self.name, self.port = name, port
+        self.proc = subprocess.Popen(["taskset", "-c", str(cpu)] + argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_ready(port)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def start_servers(args, tmp):
+    servers = []
+    p = free_port()
+    servers.append(Server("tessera", [args.tessera, "--port", str(p), "--shards", "1", "--loglevel", "warning"], p, args.server_cpu))
+    p = free_port()
+    servers.append(Server("redis", ["redis-server", "--port", str(p), "--save", "", "--appendonly", "no", "--dir", tmp], p, args.server_cpu))
+    if args.valkey:
+        p = free_port()
+        servers.append(Server("valkey", [args.valkey, "--port", str(p), "--save", "", "--appendonly", "no", "--dir", tmp], p, args.server_cpu))
+    return servers
+
+
+def bench_once(srv, test, pipeline, args):
+    before = cpu_seconds(srv.proc.pid)
+    cmd = ["taskset", "-c", str(args.client_cpu), "redis-benchmark", "-p", str(srv.port), "-t", test,
+           "-n", str(args.requests), "-c", "50", "-P", str(pipeline), "-d", "64", "-r", "100000", "--csv"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    after = cpu_seconds(srv.proc.pid)
+    rps = float([l for l in out.splitlines() if l.startswith('"')][-1].split('","')[1])
+    return (after - before) / args.requests * 1e6, rps
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tessera", default="target/release/tessera-server")
+    ap.add_argument("--valkey", default=shutil.which("valkey-server"))
+    ap.add_argument("--server-cpu", type=int, default=1)
+    ap.add_argument("--client-cpu", type=int, default=0)
+    ap.add_argument("--requests", type=int, default=200000)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--keys", type=int, default=1000000)
+    args = ap.parse_args()
+    if not os.path.exists(args.tessera):
+        raise SystemExit(f"{args.tessera} not found: cargo build --release first")
+
+    tmp = tempfile.mkdtemp()
+    servers = start_servers(args, tmp)
+    rows = []
+    try:
+        for test, pipeline in [("set", 16), ("get", 16), ("set", 1), ("get", 1)]:
+            per = {s.name: ([], []) for s in servers}
+            for _ in range(args.reps):
+                for s in servers:  # interleaved: T R [V] T R [V] ...
+                    us, rps = bench_once(s, test, pipeline, args)
+                    per[s.name][0].append(us)
+                    per[s.name][1].append(rps)
+            rows.append((f"{test.upper()} -P {pipeline}", {n: (statistics.median(v[0]), statistics.median(v[1])) for n, v in per.items()}))
+    finally:
+        for s in servers:
+            s.stop()
+
+    # Memory: fresh servers, RSS before and after loading the keys.
+    servers = start_servers(args, tmp)
+    mem = {}
+    try:
+        payload = "".join(f"*3\r\n$3\r\nSET\r\n${len(k)}\r\n{k}\r\n$8\r\nvalue:{i % 100:02d}\r\n" for i, k in ((i, f"key:{i}") for i in range(args.keys))).encode()
+        for s in servers:
+            time.sleep(0.5)
+            before = rss_bytes(s.proc.pid)
+            subprocess.run(["redis-cli", "-p", str(s.port), "--pipe"], input=payload, capture_output=True, check=True)
+            n = int(subprocess.run(["redis-cli", "-p", str(s.port), "dbsize"], capture_output=True, text=True).stdout)
+            time.sleep(0.5)
+            mem[s.name] = (rss_bytes(s.proc.pid) - before) / max(n, 1)
+    finally:
+        for s in servers:
+            s.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    names = [s.name for s in servers]
+    print(f"# server CPU {args.server_cpu}, redis-benchmark CPU {args.client_cpu}, -c 50 -d 64 -r 100000 -n {args.requests}, median of {args.reps}")
+    print(f"{'workload':<12}" + "".join(f"{n + ' us/req':>16}{n + ' rps':>14}" for n in names) + f"{'tessera/redis cpu':>20}")
+    for label, r in rows:
+        line = f"{label:<12}" + "".join(f"{r[n][0]:>16.3f}{r[n][1]:>14.0f}" for n in names)
+        line += f"{r['tessera'][0] / r['redis'][0]:>20.2f}"
+        print(line)
+    print(f"{'RSS/key':<12}" + "".join(f"{mem[n]:>16.1f}{'':>14}" for n in names) + f"{mem['tessera'] / mem['redis']:>20.2f}")
+    print(f"# RSS/key: bytes of RSS added per key after loading {args.keys} keys 'SET key:N <8-byte value>' with redis-cli --pipe")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""redis-py against a running Tessera (TESSERA_PORT), RESP2 and RESP3."""
+import os
+import socket
+
+import pytest
+import redis
+
+PORT = int(os.environ.get("TESSERA_PORT", "6379"))
+
+
+@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
+def r(request):
+    c = redis.Redis(host="127.0.0.1", port=PORT, protocol=request.param, decode_responses=True)
+    c.flushall()
+    yield c
+    c.close()
+
+
+def test_handshake_and_basic_strings(r):
+    assert r.ping() is True
+    assert r.set("name", "tessera") is True
+    assert r.get("name") == "tessera"
+    assert r.get("absent") is None
+    assert r.set("name", "x", nx=True) is None
+    assert r.set("name", "y", xx=True, get=True) == "tessera"
+    assert r.incr("n") == 1
+    assert r.incrby("n", 10) == 11
+    assert r.decr("n") == 10
+
+
+def test_multi_key_commands_across_shards(r):
+    mapping = {f"user:{i}": str(i) for i in range(300)}
+    assert r.mset(mapping) is True
+    assert r.mget(list(mapping)) == list(mapping.values())
+    assert r.exists(*list(mapping)[:10]) == 10
+    assert r.delete(*list(mapping)[:100]) == 100
+    assert r.dbsize() == 200
+    assert sorted(r.keys("user:2*")) == sorted(k for k in mapping if k.startswith("user:2") and int(k[5:]) >= 100)
+    assert set(r.scan_iter(count=25)) == set(list(mapping)[100:])
+
+
+def test_pipeline(r):
+    with r.pipeline(transaction=False) as p:
+        for i in range(1000):
+            p.set(f"p{i}", i)
+            p.get(f"p{i}")
+        out = p.execute()
+    assert out[1::2] == [str(i) for i in range(1000)]
+
+
+def test_expiry(r):
+    r.set("t", "v", px=1000)
+    assert 0 < r.pttl("t") <= 1000
+
+
+def test_client_info_and_setinfo(r):
+    r.client_setname("py")
+    assert r.client_getname() == "py"
+    info = r.info()
+    assert info["loading"] == 0
+    assert "used_memory" in info
+    assert r.client_id() > 0
+
+
+def test_errors_are_redis_errors(r):
+    r.set("s", "abc")
+    with pytest.raises(redis.ResponseError, match="value is not an integer or out of range"):
+        r.incr("s")
+    with pytest.raises(redis.ResponseError, match="wrong number of arguments for 'get' command"):
+        r.execute_command("GET")
+
+
+def test_inline_command_over_raw_socket():
+    s = socket.create_connection(("127.0.0.1", PORT))
+    s.sendall(b"PING\r\n")
+    assert s.recv(100) == b"+PONG\r\n"
+    s.close()
