@@ -326,3 +326,46 @@ fn plans_this_machine() {
     assert_eq!(p.shard_cpus.len(), 2 * mask.len() + 1);
     assert!(!p.warnings.is_empty());
 }
+
+/// The flags as the server will see them, flattened into its clap struct.
+#[test]
+fn flags_parse_with_clap() {
+    use clap::Parser;
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[arg(long)]
+        shards: Option<usize>,
+        #[command(flatten)]
+        planner: PlannerArgs,
+    }
+    let root = machine("c8g-2xlarge");
+    let cli = Cli::try_parse_from([
+        "tessera-server".as_ref(),
+        "--shards".as_ref(),
+        "3".as_ref(),
+        "--print-plan".as_ref(),
+        "--json".as_ref(),
+        "--irq-cores".as_ref(),
+        "0-1".as_ref(),
+        "--sysfs-root".as_ref(),
+        root.join("sys").as_os_str(),
+        "--procfs-root".as_ref(),
+        root.join("proc").as_os_str(),
+    ])
+    .unwrap();
+    assert!(cli.planner.print_plan && cli.planner.json && !cli.planner.smt_shards);
+    let p = make_plan(&cli.planner, cli.shards).unwrap();
+    assert_eq!(p.irq_cpus, vec![0, 1]);
+    assert_eq!(p.shard_cpus, vec![2, 3, 4]);
+    assert_eq!(planner::print_plan_command(&cli.planner, cli.shards), 0);
+
+    let cli = Cli::try_parse_from(["tessera-server"]).unwrap();
+    assert_eq!(cli.planner.irq_cores, "auto");
+    assert_eq!(cli.planner.irq_cores, PlannerArgs::default().irq_cores);
+
+    let bad = PlannerArgs {
+        shard_cpus: Some("99".into()),
+        ..snapshot_args("c8g-2xlarge")
+    };
+    assert_eq!(planner::print_plan_command(&bad, None), 1);
+}
