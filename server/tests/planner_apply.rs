@@ -176,3 +176,20 @@ fn container_whose_irqs_still_use_its_cpus_reserves_one() {
     assert!(plan.irqs.values().all(|c| c == &vec![2]));
     assert_eq!(plan.irqs.len(), 8);
 }
+
+#[test]
+fn snapshot_without_interrupts_plans_no_irq_cores() {
+    let m = Copy::of("c8g-2xlarge", "nointr");
+    fs::remove_file(m.root.join("proc/interrupts")).unwrap();
+    let plan = make_plan(&m.args(), None).unwrap();
+    assert!(plan.nics.is_empty());
+    assert!(plan.irq_cpus.is_empty());
+    assert_eq!(plan.shard_cpus, (0..8).collect::<Vec<_>>());
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("NIC interrupts not planned")),
+        "{:?}",
+        plan.warnings
+    );
+}

@@ -222,9 +222,25 @@ pub fn make_plan(args: &PlannerArgs, shards: Option<usize>) -> Result<Plan, Plan
         None => None,
     };
     let roots = topology::Roots::new(args.sysfs_root.as_deref(), args.procfs_root.as_deref());
-    let topo = topology::Topology::read(&roots.sysfs)?;
+    let mut warnings = Vec::new();
+    let topo = match topology::Topology::read(&roots.sysfs) {
+        Ok(t) => t,
+        // A sandbox without sysfs CPU files: the live affinity mask is all
+        // there is to go on. A snapshot without them is an error.
+        Err(e) if !roots.snapshot => match topology::sched_getaffinity() {
+            Some(cpus) if !cpus.is_empty() => {
+                warnings.push(format!(
+                    "{e}: topology unknown, planning from the affinity mask"
+                ));
+                topology::Topology::flat(&cpus)
+            }
+            _ => return Err(e),
+        },
+        Err(e) => return Err(e),
+    };
     let mask = topology::read_mask(&roots, &topo);
-    let nics = irq::discover(&roots)?;
+    let (nics, irq_warning) = irq::discover(&roots);
+    warnings.extend(irq_warning);
     let req = policy::Request {
         irq_cores,
         shard_cpus,
@@ -233,7 +249,6 @@ pub fn make_plan(args: &PlannerArgs, shards: Option<usize>) -> Result<Plan, Plan
     };
     let d = policy::decide(&topo, &mask.usable, &nics, &req)?;
 
-    let mut warnings = Vec::new();
     if roots.snapshot && (args.sysfs_root.is_none() || args.procfs_root.is_none()) {
         warnings.push(
             "only one of --sysfs-root/--procfs-root given: the other is read from this machine"

@@ -158,6 +158,29 @@ impl Topology {
         })
     }
 
+    /// A machine known only by its CPU numbers: each CPU its own core, one
+    /// package, no NUMA or L3 information.
+    pub fn flat(cpus: &[usize]) -> Topology {
+        Topology {
+            online: cpus.to_vec(),
+            cpus: cpus
+                .iter()
+                .map(|&id| {
+                    let cpu = Cpu {
+                        id,
+                        package: None,
+                        core_id: None,
+                        siblings: vec![id],
+                        l3: None,
+                        node: None,
+                    };
+                    (id, cpu)
+                })
+                .collect(),
+            nodes: BTreeMap::new(),
+        }
+    }
+
     /// Groups `usable` CPUs into physical cores, ordered by their lowest CPU.
     pub fn cores(&self, usable: &[usize]) -> Vec<Core> {
         let mut by_key: BTreeMap<Vec<usize>, Core> = BTreeMap::new();
