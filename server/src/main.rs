@@ -25,7 +25,7 @@ fn usage() -> String {
     format!(
         "Usage: tessera-server [/path/to/redis.conf] [--option value ...]\n\n\
          Options (also valid as lines of the config file):\n{}\n\
-         Placement:\n{}\n  --help                         this text\n  --version                      the version",
+         Placement (the affinity planner):\n{}  --help                         this text\n  --version                      the version",
         config::help_text(),
         placement::help_text()
     )
@@ -62,7 +62,9 @@ fn raise_memlock() {
         libc::setrlimit(libc::RLIMIT_MEMLOCK, &soft);
         libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut rl);
         if rl.rlim_cur != libc::RLIM_INFINITY && rl.rlim_cur < 64 * 1024 * 1024 {
-            log::warn!(
+            // Enough for glommio's rings in practice; if it is not, shard
+            // start fails with a message naming this limit.
+            log::debug!(
                 "RLIMIT_MEMLOCK is {} KiB and could not be raised; if shards fail to start, raise it (ulimit -l unlimited, LimitMEMLOCK=infinity)",
                 rl.rlim_cur / 1024
             );
@@ -122,11 +124,10 @@ fn main() {
     let (cfg, rest) = config::from_args(&argv).unwrap_or_else(|e| fatal(&e));
     let placement_args = placement::parse(&rest).unwrap_or_else(|e| fatal(&e));
 
-    let plan = placement::make_plan(&placement_args, cfg.shards()).unwrap_or_else(|e| fatal(&e));
     if placement_args.print_plan {
-        println!("{}", placement::show(&plan, placement_args.json));
-        return;
+        std::process::exit(placement::print_plan(&placement_args, cfg.shards()));
     }
+    let plan = placement::make_plan(&placement_args, cfg.shards()).unwrap_or_else(|e| fatal(&e));
     logging::init(cfg.loglevel(), cfg.logfile()).unwrap_or_else(|e| fatal(&e));
     log::info!(
         "Tessera {} starting (Redis {} compatible), pid={}",
@@ -139,10 +140,10 @@ fn main() {
     }
     raise_memlock();
     placement::apply(&plan, &placement_args);
-    for w in placement::warnings(&plan) {
+    for w in &plan.warnings {
         log::warn!("{w}");
     }
-    for line in placement::show(&plan, false).lines() {
+    for line in plan.table().lines() {
         log::info!("{line}");
     }
 
@@ -155,7 +156,7 @@ fn main() {
             .unwrap_or_else(|e| fatal(&format!("could not pick a free port: {e}")));
     }
     let addrs = listen_addrs(&cfg, port).unwrap_or_else(|e| fatal(&e));
-    let shard_cpus = placement::shard_cpus(&plan);
+    let shard_cpus = plan.shard_cpus.clone();
     let nshards = shard_cpus.len();
     let ranges = runtime::slot_ranges(nshards);
     let mut slot_owner = vec![0u16; tessera_shard::slot::SLOTS];

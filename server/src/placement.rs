@@ -1,106 +1,70 @@
-//! Where shards run: the bridge between startup and the affinity planner.
+//! Where shards run: startup's bridge to the affinity planner.
 //!
-//! Until the planner module lands, shards are placed on the CPUs of the
-//! process's affinity mask, one per CPU, round-robin when more shards than
-//! CPUs are asked for (allowed, with a warning: tests run 4 shards on 2
-//! CPUs).
+//! Configuration parameters (`--port`...) are read by `config`; what is
+//! left of the command line are the planner's flags, parsed here by clap.
 
-use std::fmt::Write as _;
+use clap::Parser;
+use tessera_server::planner::{self, Plan, PlannerArgs};
 
-#[derive(Debug, Default, Clone)]
-pub struct PlacementArgs {
-    pub print_plan: bool,
-    pub json: bool,
-}
-
-pub struct Plan {
-    pub usable: Vec<usize>,
-    pub shard_cpus: Vec<usize>,
-    pub warnings: Vec<String>,
-}
-
-pub fn help_text() -> String {
-    "  --print-plan                   print where shards would run, and exit\n  --json                         with --print-plan: as JSON".into()
+#[derive(Parser, Debug)]
+#[command(
+    name = "tessera-server",
+    disable_help_flag = true,
+    disable_version_flag = true,
+    no_binary_name = true
+)]
+struct PlacementCli {
+    #[command(flatten)]
+    planner: PlannerArgs,
 }
 
 /// Parses the arguments that are not configuration parameters.
-pub fn parse(rest: &[String]) -> Result<PlacementArgs, String> {
-    let mut a = PlacementArgs::default();
-    for r in rest {
-        match r.as_str() {
-            "--print-plan" => a.print_plan = true,
-            "--json" => a.json = true,
-            other => return Err(format!("unknown option '{other}'")),
+pub fn parse(rest: &[String]) -> Result<PlannerArgs, String> {
+    PlacementCli::try_parse_from(rest)
+        .map(|c| c.planner)
+        .map_err(|e| {
+            // clap's message, cut to its first line: startup errors are one line.
+            e.to_string()
+                .lines()
+                .next()
+                .unwrap_or("bad option")
+                .trim_start_matches("error: ")
+                .to_string()
+        })
+}
+
+pub fn help_text() -> String {
+    use clap::CommandFactory;
+    PlacementCli::command()
+        .render_help()
+        .to_string()
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("--"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// The plan for `shards` shards (0: as many as the planner finds room for).
+pub fn make_plan(args: &PlannerArgs, shards: usize) -> Result<Plan, String> {
+    planner::make_plan(args, (shards > 0).then_some(shards)).map_err(|e| e.to_string())
+}
+
+/// `--print-plan`: prints (and applies, with --apply-irq-affinity) and exits.
+pub fn print_plan(args: &PlannerArgs, shards: usize) -> i32 {
+    planner::print_plan_command(args, (shards > 0).then_some(shards))
+}
+
+/// `--apply-irq-affinity` at startup: steers NIC interrupts, reports.
+pub fn apply(plan: &Plan, args: &PlannerArgs) {
+    if !args.apply_irq_affinity {
+        return;
+    }
+    match planner::apply_irq_affinity(plan, args) {
+        Ok(report) => {
+            for line in report.to_string().lines() {
+                log::info!("{line}");
+            }
         }
+        Err(e) => log::warn!("IRQ affinity not applied: {e}"),
     }
-    Ok(a)
-}
-
-/// The CPUs this process may run on.
-pub fn affinity_cpus() -> Vec<usize> {
-    // SAFETY: sched_getaffinity fills the set we pass.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return vec![0];
-        }
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| libc::CPU_ISSET(c, &set))
-            .collect()
-    }
-}
-
-pub fn make_plan(_args: &PlacementArgs, shards: usize) -> Result<Plan, String> {
-    let usable = affinity_cpus();
-    let n = if shards == 0 { usable.len() } else { shards };
-    let mut warnings = Vec::new();
-    if n > usable.len() {
-        warnings.push(format!(
-            "{n} shards on {} usable CPUs: shards share CPUs",
-            usable.len()
-        ));
-    }
-    let shard_cpus = (0..n).map(|i| usable[i % usable.len()]).collect();
-    Ok(Plan {
-        usable,
-        shard_cpus,
-        warnings,
-    })
-}
-
-pub fn shard_cpus(plan: &Plan) -> Vec<usize> {
-    plan.shard_cpus.clone()
-}
-
-pub fn warnings(plan: &Plan) -> Vec<String> {
-    plan.warnings.clone()
-}
-
-pub fn apply(_plan: &Plan, _args: &PlacementArgs) {}
-
-pub fn show(plan: &Plan, json: bool) -> String {
-    if json {
-        let list = |v: &[usize]| {
-            v.iter()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        return format!(
-            "{{\"shard_cpus\":[{}],\"irq_cpus\":[],\"irqs\":{{}},\"usable_cpus\":[{}]}}",
-            list(&plan.shard_cpus),
-            list(&plan.usable)
-        );
-    }
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "placement: {} shards on usable CPUs {:?}",
-        plan.shard_cpus.len(),
-        plan.usable
-    );
-    for (i, c) in plan.shard_cpus.iter().enumerate() {
-        let _ = writeln!(s, "  shard {i:>3} -> CPU {c}");
-    }
-    s
 }
