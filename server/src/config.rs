@@ -367,6 +367,9 @@ impl Config {
     pub fn timeout_secs(&self) -> u64 {
         self.int("timeout") as u64
     }
+    pub fn tcp_backlog(&self) -> i32 {
+        self.int("tcp-backlog").clamp(0, i32::MAX as i64) as i32
+    }
     pub fn hz(&self) -> u32 {
         self.int("hz") as u32
     }

@@ -15,8 +15,6 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use glommio::net::TcpStream;
 use tessera_protocol::parse::{Limits, Parsed, ProtocolError, RequestParser};
 use tessera_protocol::{ArgSpan, Args, Proto, Reply};
 use tessera_shard::command::{self, flags, table, CommandSpec, KeyPos, Merge, Route, Split};
@@ -68,7 +66,8 @@ struct TargetBatch {
 
 pub struct Conn {
     pub rt: Rc<ShardRuntime>,
-    stream: TcpStream,
+    /// The socket; its I/O goes through the shard's ring (net.rs).
+    fd: std::os::fd::RawFd,
     pub meta: Rc<RefCell<ClientMeta>>,
     rbuf: BytesMut,
     pub wbuf: Vec<u8>,
@@ -97,44 +96,58 @@ pub struct Conn {
     parsed_end_pos: usize,
 }
 
-/// Serves one accepted connection until it closes.
-pub async fn serve(rt: Rc<ShardRuntime>, stream: TcpStream) {
-    use std::os::fd::AsRawFd;
+/// Writes a whole buffer to a socket through the shard's ring.
+async fn send_all(
+    rt: &ShardRuntime,
+    fd: std::os::fd::RawFd,
+    mut buf: Vec<u8>,
+) -> (std::io::Result<()>, Vec<u8>) {
+    let mut from = 0;
+    while from < buf.len() {
+        let done = rt.net.send(fd, buf, from).await;
+        buf = done.send.unwrap_or_default();
+        match done.result {
+            Ok(0) => {
+                return (
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::WriteZero,
+                        "peer gone",
+                    )),
+                    buf,
+                )
+            }
+            Ok(n) => from += n,
+            Err(e) => return (Err(e), buf),
+        }
+    }
+    (Ok(()), buf)
+}
+
+/// Serves one accepted connection until it closes, then closes the socket.
+pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, laddr: String) {
     use std::sync::atomic::Ordering;
     let shared = rt.shared.clone();
-    let (maxclients, requirepass, idle) = {
+    let (maxclients, requirepass) = {
         let c = shared.config.lock().expect("config lock");
-        (c.maxclients(), c.requirepass().is_some(), c.timeout_secs())
+        (c.maxclients(), c.requirepass().is_some())
     };
     shared.total_connections.fetch_add(1, Ordering::Relaxed);
     let n = shared.connected.fetch_add(1, Ordering::Relaxed) + 1;
-    let mut stream = stream;
     if n > maxclients {
         shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
         shared.connected.fetch_sub(1, Ordering::Relaxed);
-        let _ = stream
-            .write_all(b"-ERR max number of clients reached\r\n")
-            .await;
+        let _ = send_all(&rt, fd, b"-ERR max number of clients reached\r\n".to_vec()).await;
+        // SAFETY: we own fd.
+        unsafe { libc::close(fd) };
         return;
-    }
-    let _ = stream.set_nodelay(true);
-    if idle > 0 {
-        // `timeout`: a client idle that long is closed, as in Redis.
-        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(idle)));
     }
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed) + 1;
     let now = Instant::now();
     let meta = Rc::new(RefCell::new(ClientMeta {
         id,
-        addr: stream
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
-        laddr: stream
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
-        fd: stream.as_raw_fd(),
+        addr,
+        laddr,
+        fd,
         name: String::new(),
         lib_name: String::new(),
         lib_ver: String::new(),
@@ -158,7 +171,7 @@ pub async fn serve(rt: Rc<ShardRuntime>, stream: TcpStream) {
     let nshards = rt.nshards();
     let mut conn = Conn {
         rt: rt.clone(),
-        stream,
+        fd,
         meta,
         rbuf: BytesMut::with_capacity(READ_CHUNK),
         wbuf: Vec::with_capacity(READ_CHUNK),
@@ -186,6 +199,8 @@ pub async fn serve(rt: Rc<ShardRuntime>, stream: TcpStream) {
     }
     rt.clients.borrow_mut().remove(key);
     shared.connected.fetch_sub(1, Ordering::Relaxed);
+    // SAFETY: we own fd; no operation on it is in flight any more.
+    unsafe { libc::close(fd) };
 }
 
 impl Conn {
@@ -247,8 +262,9 @@ impl Conn {
             self.wbuf.clear();
             return Err(std::io::Error::other("output buffer limit"));
         }
-        let r = self.stream.write_all(&self.wbuf).await;
-        self.wbuf.clear();
+        let (r, mut buf) = send_all(&self.rt, self.fd, std::mem::take(&mut self.wbuf)).await;
+        buf.clear();
+        self.wbuf = buf;
         if self.wbuf.capacity() > 4 * 1024 * 1024 {
             self.wbuf.shrink_to(READ_CHUNK);
         }
@@ -274,23 +290,23 @@ impl Conn {
         }
         let want = READ_CHUNK.max(self.need.saturating_sub(self.rbuf.len()).min(qlimit));
         self.rbuf.reserve(want);
-        let old = self.rbuf.len();
-        let spare = self.rbuf.capacity() - old;
-        // SAFETY: `recv` only writes into the spare capacity we hand it, and
-        // only the `n` bytes it reports are then exposed by set_len; no byte
-        // of the uninitialised region is ever read.
-        let n = unsafe {
-            let p = self.rbuf.as_mut_ptr().add(old);
-            let slice = std::slice::from_raw_parts_mut(p, spare);
-            self.stream.read(slice).await?
-        };
-        if n == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "peer closed",
-            ));
+        let done = self
+            .rt
+            .net
+            .recv(self.fd, std::mem::take(&mut self.rbuf))
+            .await;
+        self.rbuf = done.recv.unwrap_or_default();
+        match done.result {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "peer closed",
+                ))
+            }
+            Ok(_) => {}
+            Err(e) => return Err(e),
         }
-        unsafe { self.rbuf.set_len(old + n) };
+        self.meta.borrow_mut().last_active = Instant::now();
         let mut m = self.meta.borrow_mut();
         m.qbuf = self.rbuf.len();
         Ok(())

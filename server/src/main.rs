@@ -9,6 +9,7 @@ mod exec;
 mod gather;
 mod logging;
 mod mesh;
+mod net;
 mod placement;
 mod resp_skip;
 mod runtime;
@@ -183,6 +184,10 @@ fn main() {
         started: Instant::now(),
         run_id: format!("{:040x}", rand::random::<u128>()),
         port: AtomicUsize::new(port as usize),
+        wakes: (0..nshards)
+            .map(|_| net::Wake::new())
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| fatal(&format!("eventfd: {e}"))),
     });
 
     let sigset = block_signals();

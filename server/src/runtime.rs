@@ -1,16 +1,33 @@
-//! One glommio executor per shard, pinned to its CPU: the shard's state,
-//! its ends of the two channel meshes, its listeners and its timers.
+//! One glommio executor per shard, pinned to its CPU, and the driver that
+//! is its heartbeat.
+//!
+//! glommio runs the shard's tasks (connections, control-path calls). The
+//! driver task is the shard's only blocking point: each turn it hands the
+//! network ring its submissions and reaps completions (net.rs), takes
+//! messages off the channel meshes without blocking, runs forwarded work,
+//! flushes what could not be sent yet, and runs the periodic work (active
+//! expiry, lazy free, idle clients) when due. With nothing to do it parks
+//! in the network ring, woken by a packet, a peer's eventfd, or its next
+//! periodic deadline. glommio's own reactor is not needed on this path
+//! (it would only be polled on glommio's 100 ms preemption tick while the
+//! driver keeps the executor busy).
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
+
+use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use futures_lite::Stream;
 use glommio::channels::channel_mesh::{MeshBuilder, Senders};
-use glommio::net::TcpListener;
-use glommio::{LocalExecutorBuilder, Placement};
+use glommio::channels::shared_channel::ConnectedReceiver;
+use glommio::{GlommioError, LocalExecutorBuilder, Placement, ResourceType};
 use slab::Slab;
 use tessera_protocol::Args;
 use tessera_shard::command::ShardState;
@@ -20,6 +37,7 @@ use crate::clients::ClientMeta;
 use crate::config::Config;
 use crate::exec::execute;
 use crate::mesh::{Answer, BatchReply, CallFn, Request, Response, Tickets};
+use crate::net::NetRing;
 
 /// Control-plane state shared by all shards (never touched per request).
 pub struct Shared {
@@ -37,6 +55,8 @@ pub struct Shared {
     pub run_id: String,
     /// The listening port (the actual one, when 0 was asked for).
     pub port: AtomicUsize,
+    /// How to wake each shard when it is parked in its network ring.
+    pub wakes: Vec<crate::net::Wake>,
 }
 
 impl Shared {
@@ -57,16 +77,55 @@ pub fn slot_ranges(nshards: usize) -> Vec<std::ops::Range<usize>> {
         .collect()
 }
 
+/// Messages that did not fit in a peer's ring yet, in order.
+#[derive(Default)]
+struct Outbox {
+    requests: VecDeque<Request>,
+    responses: VecDeque<Response>,
+}
+
 /// A shard's runtime: everything its executor's tasks share.
 pub struct ShardRuntime {
     pub id: usize,
     pub shared: Arc<Shared>,
     pub state: RefCell<ShardState>,
     pub tickets: Rc<Tickets>,
+    /// This shard's network ring.
+    pub net: Rc<NetRing>,
     req_tx: Senders<Request>,
     resp_tx: Senders<Response>,
+    req_rx: RefCell<Vec<(usize, ConnectedReceiver<Request>)>>,
+    resp_rx: RefCell<Vec<(usize, ConnectedReceiver<Response>)>>,
+    outbox: RefCell<Vec<Outbox>>,
     /// This shard's connections, for CLIENT LIST/KILL and INFO clients.
     pub clients: RefCell<Slab<Rc<RefCell<ClientMeta>>>>,
+}
+
+/// Takes one message off a channel without blocking (a poll with a no-op
+/// waker: the driver looks again every turn, so it needs no wake-up).
+fn try_recv<T: Send>(rx: &mut ConnectedReceiver<T>) -> Option<T> {
+    let mut cx = Context::from_waker(Waker::noop());
+    match Pin::new(rx).poll_next(&mut cx) {
+        Poll::Ready(v) => v,
+        Poll::Pending => None,
+    }
+}
+
+/// What a non-blocking send did with its message.
+enum Sent<T> {
+    Done,
+    /// The ring is full: try again later.
+    Full(T),
+    /// The peer is gone (shutdown): drop it.
+    Gone,
+}
+
+fn sent<T>(r: Result<(), GlommioError<T>>) -> Sent<T> {
+    match r {
+        Ok(()) => Sent::Done,
+        Err(GlommioError::WouldBlock(ResourceType::Channel(m))) => Sent::Full(m),
+        Err(_) => Sent::Gone,
+    }
 }
 
 impl ShardRuntime {
@@ -74,9 +133,78 @@ impl ShardRuntime {
         self.shared.nshards()
     }
 
-    /// Sends a request; the answer arrives on `tickets`.
+    /// Sends a request to another shard; the answer arrives on `tickets`.
+    /// Never blocks: a full ring leaves the message in the outbox, which
+    /// the driver flushes in order.
     pub async fn send(&self, shard: usize, req: Request) -> Result<(), ()> {
-        self.req_tx.send_to(shard, req).await.map_err(|_| ())
+        let mut ob = self.outbox.borrow_mut();
+        let q = &mut ob[shard].requests;
+        if q.is_empty() {
+            match sent(self.req_tx.try_send_to(shard, req)) {
+                Sent::Done => {}
+                Sent::Full(req) => q.push_back(req),
+                Sent::Gone => return Err(()),
+            }
+        } else {
+            q.push_back(req);
+        }
+        drop(ob);
+        self.shared.wakes[shard].notify();
+        Ok(())
+    }
+
+    fn respond(&self, shard: usize, resp: Response) {
+        let mut ob = self.outbox.borrow_mut();
+        let q = &mut ob[shard].responses;
+        if q.is_empty() {
+            if let Sent::Full(resp) = sent(self.resp_tx.try_send_to(shard, resp)) {
+                q.push_back(resp);
+            }
+        } else {
+            q.push_back(resp);
+        }
+        drop(ob);
+        self.shared.wakes[shard].notify();
+    }
+
+    /// Retries what the outboxes hold. Returns messages sent.
+    fn flush_outboxes(&self) -> usize {
+        let mut n = 0;
+        let mut ob = self.outbox.borrow_mut();
+        for (peer, o) in ob.iter_mut().enumerate() {
+            let before = n;
+            while let Some(m) = o.responses.pop_front() {
+                match sent(self.resp_tx.try_send_to(peer, m)) {
+                    Sent::Done => n += 1,
+                    Sent::Full(m) => {
+                        o.responses.push_front(m);
+                        break;
+                    }
+                    Sent::Gone => {}
+                }
+            }
+            while let Some(m) = o.requests.pop_front() {
+                match sent(self.req_tx.try_send_to(peer, m)) {
+                    Sent::Done => n += 1,
+                    Sent::Full(m) => {
+                        o.requests.push_front(m);
+                        break;
+                    }
+                    Sent::Gone => {}
+                }
+            }
+            if n > before {
+                self.shared.wakes[peer].notify();
+            }
+        }
+        n
+    }
+
+    fn outbox_pending(&self) -> bool {
+        self.outbox
+            .borrow()
+            .iter()
+            .any(|o| !o.requests.is_empty() || !o.responses.is_empty())
     }
 
     /// Runs `f` on shard `shard` (directly when it is this one) and returns
@@ -138,21 +266,15 @@ impl ShardRuntime {
         }
         out
     }
-}
 
-/// Serves requests arriving from shard `peer`.
-async fn serve_peer_requests(
-    rt: Rc<ShardRuntime>,
-    peer: usize,
-    rx: glommio::channels::shared_channel::ConnectedReceiver<Request>,
-) {
-    while let Some(req) = rx.recv().await {
+    /// Runs one forwarded request and sends its response.
+    fn serve_request(&self, peer: usize, req: Request) {
         let resp = match req {
             Request::Batch(b) => {
                 let mut out = Vec::with_capacity(64 * b.items.len());
                 let mut ends = Vec::with_capacity(b.items.len());
                 {
-                    let mut st = rt.state.borrow_mut();
+                    let mut st = self.state.borrow_mut();
                     let now = tessera_shard::util::now_ms();
                     st.stats.forwarded_in += b.items.len() as u64;
                     for it in &b.items {
@@ -177,35 +299,55 @@ async fn serve_peer_requests(
             }
             Request::Call { ticket, f } => Response::Call {
                 ticket,
-                value: f(&rt),
+                value: f(self),
             },
         };
-        if rt.resp_tx.send_to(peer, resp).await.is_err() {
-            break;
+        self.respond(peer, resp);
+    }
+
+    /// Takes everything waiting on the meshes. Returns messages handled.
+    fn poll_mesh(&self) -> usize {
+        let mut n = 0;
+        for (_, rx) in self.resp_rx.borrow_mut().iter_mut() {
+            while let Some(resp) = try_recv(rx) {
+                n += 1;
+                match resp {
+                    Response::Batch { ticket, reply } => {
+                        self.tickets.complete(ticket, Answer::Batch(reply))
+                    }
+                    Response::Call { ticket, value } => {
+                        self.tickets.complete(ticket, Answer::Call(value))
+                    }
+                }
+            }
         }
+        let mut rxs = self.req_rx.borrow_mut();
+        for (peer, rx) in rxs.iter_mut() {
+            // A bounded number per turn, so connections are served too.
+            for _ in 0..64 {
+                let Some(req) = try_recv(rx) else { break };
+                n += 1;
+                self.serve_request(*peer, req);
+            }
+        }
+        n
     }
 }
 
-/// Delivers responses arriving from shard `peer` to the waiting connections.
-async fn deliver_peer_responses(
-    rt: Rc<ShardRuntime>,
-    rx: glommio::channels::shared_channel::ConnectedReceiver<Response>,
-) {
-    while let Some(resp) = rx.recv().await {
-        match resp {
-            Response::Batch { ticket, reply } => rt.tickets.complete(ticket, Answer::Batch(reply)),
-            Response::Call { ticket, value } => rt.tickets.complete(ticket, Answer::Call(value)),
-        }
-    }
+/// The periodic work, `hz` times a second: active expiry within a time
+/// budget (rescheduled sooner while more than 10% of what it examined had
+/// expired), lazy freeing, and closing idle clients once a second.
+struct Periodic {
+    next: Instant,
+    turns: u32,
 }
 
-/// The active expiry cycle and the lazy-free queue, `hz` times a second.
-/// Each turn reclaims expired keys of volatile slots within a small budget
-/// of work, and keeps going (yielding between steps) while more than 10%
-/// of what it examined had expired, up to a quarter of the period.
-async fn background(rt: Rc<ShardRuntime>) {
-    let mut slow_turn = 0u32;
-    loop {
+impl Periodic {
+    fn run(&mut self, rt: &ShardRuntime) {
+        let now_i = Instant::now();
+        if now_i < self.next {
+            return;
+        }
         let (hz, effort) = {
             let st = rt.state.borrow();
             (
@@ -214,69 +356,162 @@ async fn background(rt: Rc<ShardRuntime>) {
             )
         };
         let period = Duration::from_millis(1000 / hz as u64);
-        glommio::timer::sleep(period).await;
-        if rt.shared.stop.load(Ordering::Relaxed) {
-            return;
-        }
-        let deadline = Instant::now() + period / 4;
-        let per_step = 2000 * effort as usize;
-        loop {
-            let (checked, reclaimed) = {
-                let mut st = rt.state.borrow_mut();
-                let now = tessera_shard::util::now_ms();
-                let mut checked = 0;
-                let mut reclaimed = 0;
-                let ndb = st.keyspace.databases();
-                for db in 0..ndb {
-                    let cursor = st.expire_cursor[db];
-                    let Some(d) = st.keyspace.db_if_exists(db) else {
-                        continue;
-                    };
-                    if d.volatile_len() == 0 {
-                        continue;
-                    }
-                    let (next, c, r) = d.expire_step(cursor, now, per_step);
-                    st.expire_cursor[db] = next;
-                    checked += c;
-                    reclaimed += r;
+        let budget = Duration::from_micros(1000 * effort as u64);
+        let (checked, reclaimed) = {
+            let mut st = rt.state.borrow_mut();
+            let now = tessera_shard::util::now_ms();
+            let (mut checked, mut reclaimed) = (0, 0);
+            let ndb = st.keyspace.databases();
+            for db in 0..ndb {
+                let cursor = st.expire_cursor[db];
+                let Some(d) = st.keyspace.db_if_exists(db) else {
+                    continue;
+                };
+                if d.volatile_len() == 0 {
+                    continue;
                 }
-                st.stats.expired_keys_active += reclaimed as u64;
-                st.stats.expire_cycles += 1;
-                (checked, reclaimed)
-            };
-            if checked == 0 || reclaimed * 10 <= checked || Instant::now() >= deadline {
-                break;
+                let mut c = cursor;
+                while now_i.elapsed() < budget {
+                    let (next, ch, r) = d.expire_step(c, now, 2000 * effort as usize);
+                    c = next;
+                    checked += ch;
+                    reclaimed += r;
+                    if ch == 0 || r * 10 <= ch {
+                        break;
+                    }
+                }
+                st.expire_cursor[db] = c;
             }
-            glommio::executor().yield_now().await;
-        }
-        // Free what FLUSHALL ASYNC handed over, in slices.
-        loop {
-            let done = rt.state.borrow_mut().lazy_free_step(10_000);
-            if done || Instant::now() >= deadline {
-                break;
+            st.stats.expired_keys_active += reclaimed as u64;
+            st.stats.expire_cycles += 1;
+            let deadline = now_i + budget;
+            while Instant::now() < deadline && !st.lazy_free_step(10_000) {}
+            (checked, reclaimed)
+        };
+        // Many keys still expiring: come back soon rather than in a period.
+        self.next = if checked > 0 && reclaimed * 10 > checked {
+            Instant::now() + period / 10
+        } else {
+            now_i + period
+        };
+        self.turns = self.turns.wrapping_add(1);
+        if self.turns % hz == 0 {
+            let idle = rt
+                .shared
+                .config
+                .lock()
+                .map(|c| c.timeout_secs())
+                .unwrap_or(0);
+            if idle > 0 {
+                let limit = Duration::from_secs(idle);
+                for (_, m) in rt.clients.borrow().iter() {
+                    let mut m = m.borrow_mut();
+                    if m.last_active.elapsed() > limit && !m.killed {
+                        m.killed = true;
+                        // SAFETY: shutdown of the client's own socket wakes its recv.
+                        unsafe { libc::shutdown(m.fd, libc::SHUT_RDWR) };
+                    }
+                }
             }
-            glommio::executor().yield_now().await;
         }
-        slow_turn = slow_turn.wrapping_add(1);
     }
 }
 
-async fn accept_loop(rt: Rc<ShardRuntime>, listener: TcpListener) {
-    loop {
-        let stream = match listener.accept().await {
-            Ok(s) => s,
+/// Idle turns (no syscall when nothing is pending) before parking.
+const SPIN_TURNS: u32 = 16;
+/// Longest the driver parks.
+const PARK_MAX: Duration = Duration::from_millis(10);
+
+/// The shard's heartbeat (see the module comment). Returns at shutdown.
+async fn drive(rt: Rc<ShardRuntime>) {
+    let mut periodic = Periodic {
+        next: Instant::now(),
+        turns: 0,
+    };
+    let wake = &rt.shared.wakes[rt.id];
+    let mut idle = 0u32;
+    while !rt.shared.stop.load(Ordering::Relaxed) {
+        let mut work = rt.net.turn(None);
+        work += rt.poll_mesh();
+        if rt.outbox_pending() {
+            work += rt.flush_outboxes();
+        }
+        periodic.run(&rt);
+        if work > 0 {
+            idle = 0;
+            glommio::executor().yield_now().await;
+            continue;
+        }
+        idle += 1;
+        if idle < SPIN_TURNS {
+            glommio::executor().yield_now().await;
+            continue;
+        }
+        // Park. Say so first, then look once more: a peer that sent before
+        // seeing `parked` is seen here; one that sent after writes the
+        // eventfd, which completes a read armed in the network ring.
+        wake.parked.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        let more = rt.poll_mesh();
+        if more == 0 && !rt.net.has_work() && !rt.outbox_pending() {
+            let until = periodic
+                .next
+                .saturating_duration_since(Instant::now())
+                .min(PARK_MAX);
+            rt.net.turn(Some(until.max(Duration::from_micros(50))));
+        }
+        wake.parked.store(false, Ordering::SeqCst);
+        idle = 0;
+        glommio::executor().yield_now().await;
+    }
+}
+
+/// Accepts connections on one listener through the network ring.
+async fn accept_loop(rt: Rc<ShardRuntime>, listener: socket2::Socket) {
+    let lfd = listener.as_raw_fd();
+    while !rt.shared.stop.load(Ordering::Relaxed) {
+        let done = rt.net.accept(lfd).await;
+        let fd = match done.result {
+            Ok(fd) => fd as RawFd,
             Err(e) => {
                 if rt.shared.stop.load(Ordering::Relaxed) {
                     return;
                 }
                 log::warn!("accept failed on shard {}: {e}", rt.id);
-                glommio::timer::sleep(Duration::from_millis(10)).await;
                 continue;
             }
         };
+        // SAFETY: the kernel just gave us this socket; the std wrapper is
+        // only borrowed to read addresses and set TCP_NODELAY.
+        let s = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+        let _ = s.set_nodelay(true);
+        let peer = s.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+        let local = s.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let fd = s.into_raw_fd();
         let rt2 = rt.clone();
-        glommio::spawn_local(async move { crate::conn::serve(rt2, stream).await }).detach();
+        glommio::spawn_local(async move { crate::conn::serve(rt2, fd, peer, local).await })
+            .detach();
     }
+    drop(listener);
+}
+
+/// A listening socket of one shard: every shard binds the same address
+/// with SO_REUSEPORT and the kernel spreads connections across them.
+fn listen(addr: &SocketAddr, backlog: i32) -> std::io::Result<socket2::Socket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(
+        Domain::for_address(*addr),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.bind(&(*addr).into())?;
+    s.listen(backlog)?;
+    Ok(s)
 }
 
 /// Starts every shard's executor and returns their join handles.
@@ -298,10 +533,10 @@ pub fn start(
         let owned: Vec<u16> = ranges[id].clone().map(|s| s as u16).collect();
         let addrs = addrs.clone();
         let ready = ready.clone();
-        let shard_config = shared
+        let (shard_config, backlog) = shared
             .config
             .lock()
-            .map(|c| c.shard_config())
+            .map(|c| (c.shard_config(), c.tcp_backlog()))
             .unwrap_or_default();
         let h = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("shard-{id}"))
@@ -327,28 +562,25 @@ pub fn start(
                     let _ = ready.send(Err(format!("shard {id} got mesh id {}", req_tx.peer_id())));
                     return;
                 }
-                let rt = Rc::new(ShardRuntime {
-                    id,
-                    shared: shared.clone(),
-                    state: RefCell::new(ShardState::new(id, shard_config, owned)),
-                    tickets: Rc::new(Tickets::default()),
-                    req_tx,
-                    resp_tx,
-                    clients: RefCell::new(Slab::new()),
-                });
-                for (peer, rx) in req_rx.streams() {
-                    glommio::spawn_local(serve_peer_requests(rt.clone(), peer, rx)).detach();
-                }
-                for (_peer, rx) in resp_rx.streams() {
-                    glommio::spawn_local(deliver_peer_responses(rt.clone(), rx)).detach();
-                }
+                let net = match NetRing::new(4096, shared.wakes[id].efd) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        let _ = ready.send(Err(describe_executor_error(&format!(
+                            "shard {id}'s network ring: {e}"
+                        ))));
+                        return;
+                    }
+                };
                 let mut listeners = Vec::new();
                 for addr in &addrs {
-                    match TcpListener::bind(addr) {
+                    match listen(addr, backlog) {
                         Ok(l) => {
-                            let local = l.local_addr().unwrap_or(*addr);
-                            let _ = ready.send(Ok((id, local)));
-                            listeners.push(l);
+                            let local = l
+                                .local_addr()
+                                .ok()
+                                .and_then(|a| a.as_socket())
+                                .unwrap_or(*addr);
+                            listeners.push((l, local));
                         }
                         Err(e) => {
                             let _ = ready.send(Err(format!("could not bind {addr}: {e}")));
@@ -356,14 +588,26 @@ pub fn start(
                         }
                     }
                 }
-                for l in listeners {
+                let rt = Rc::new(ShardRuntime {
+                    id,
+                    shared: shared.clone(),
+                    state: RefCell::new(ShardState::new(id, shard_config, owned)),
+                    tickets: Rc::new(Tickets::default()),
+                    net,
+                    req_tx,
+                    resp_tx,
+                    req_rx: RefCell::new(req_rx.streams()),
+                    resp_rx: RefCell::new(resp_rx.streams()),
+                    outbox: RefCell::new((0..n).map(|_| Outbox::default()).collect()),
+                    clients: RefCell::new(Slab::new()),
+                });
+                for (l, local) in listeners {
                     glommio::spawn_local(accept_loop(rt.clone(), l)).detach();
+                    let _ = ready.send(Ok((id, local)));
                 }
-                glommio::spawn_local(background(rt.clone())).detach();
-                // The executor lives until shutdown is asked for.
-                while !shared.stop.load(Ordering::Relaxed) {
-                    glommio::timer::sleep(Duration::from_millis(50)).await;
-                }
+                // The driver is the executor's main future: the shard lives
+                // until it returns at shutdown.
+                drive(rt).await;
             })
             .map_err(|e| describe_executor_error(&e.to_string()))?;
         handles.push(h);
@@ -377,9 +621,11 @@ fn describe_executor_error(e: &str) -> String {
         || e.contains("ENOSYS")
         || e.contains("Function not implemented")
     {
-        format!("io_uring is unavailable ({e}): Tessera needs Linux 5.8+ with io_uring allowed; in a container, allow the io_uring syscalls in its seccomp profile (docker: --security-opt seccomp=unconfined or a profile permitting io_uring_setup, io_uring_enter, io_uring_register)")
+        format!("io_uring is unavailable ({e}): Tessera needs Linux 6.0+ with io_uring allowed; in a container, allow the io_uring syscalls in its seccomp profile (docker: --security-opt seccomp=unconfined or a profile permitting io_uring_setup, io_uring_enter, io_uring_register)")
     } else if e.contains("Cannot allocate memory") || e.contains("ENOMEM") {
         format!("could not set up io_uring ({e}): RLIMIT_MEMLOCK is too low; raise it (ulimit -l unlimited, systemd LimitMEMLOCK=infinity, docker --ulimit memlock=-1)")
+    } else if e.contains("Invalid argument") {
+        format!("could not set up io_uring ({e}): the kernel is too old for the ring flags Tessera uses (COOP_TASKRUN, SINGLE_ISSUER: Linux 6.0+)")
     } else {
         format!("could not start a shard executor: {e}")
     }
