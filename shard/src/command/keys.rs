@@ -338,9 +338,10 @@ pub fn renamenx(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
 
 /// Redis's `getIntFromObjectOrReply` + `selectDb` check for a db argument.
 fn parse_db_index(ctx: &Ctx, arg: &[u8]) -> Result<usize, &'static str> {
-    let n = parse_i64_strict(arg)
-        .filter(|&n| n >= i32::MIN as i64 && n <= i32::MAX as i64)
-        .ok_or(NOT_INTEGER)?;
+    let n = parse_i64_strict(arg).ok_or(NOT_INTEGER)?;
+    if i32::try_from(n).is_err() {
+        return Err("ERR value is out of range, value must between -2147483648 and 2147483647");
+    }
     if n < 0 || n as usize >= ctx.shard.config.databases {
         return Err(DB_INDEX);
     }
@@ -525,7 +526,12 @@ fn ttl_generic(ctx: &mut Ctx, args: &Args, ms: bool, absolute: bool, reply: &mut
         return reply.int(-1);
     };
     let t = if absolute { at } else { at - now }.max(0);
-    reply.int(if ms { t } else { (t + 500) / 1000 });
+    // Unsigned, as Redis's reply shows for expiries near i64::MAX.
+    reply.int(if ms {
+        t
+    } else {
+        ((t as u64 + 500) / 1000) as i64
+    });
 }
 
 /// The expiry of a live key (no LRU touch); `None` when missing.

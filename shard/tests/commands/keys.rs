@@ -53,7 +53,11 @@ fn copy_with_db_and_replace() {
     assert_eq!(h.cmd("COPY a b DB 16"), err("ERR DB index is out of range"));
     assert_eq!(h.cmd("COPY a b DB -1"), err("ERR DB index is out of range"));
     assert_eq!(h.cmd("COPY a b DB x"), NOT_INT);
-    assert_eq!(h.cmd("COPY a b DB 99999999999"), NOT_INT);
+    assert_eq!(
+        h.cmd("COPY a b DB 99999999999"),
+        err("ERR value is out of range, value must between -2147483648 and 2147483647")
+    );
+    assert_eq!(h.cmd("COPY a b DB 9223372036854775808"), NOT_INT);
     assert_eq!(h.cmd("COPY a b DB"), SYNTAX);
     assert_eq!(h.cmd("COPY a b foo"), SYNTAX);
     assert_eq!(h.cmd("COPY a b"), int(1));
@@ -83,6 +87,10 @@ fn move_between_dbs() {
     assert_eq!(h.cmd("MOVE k abc"), NOT_INT);
     assert_eq!(h.cmd("MOVE k 16"), err("ERR DB index is out of range"));
     assert_eq!(h.cmd("MOVE k -1"), err("ERR DB index is out of range"));
+    assert_eq!(
+        h.cmd("MOVE k -99999999999"),
+        err("ERR value is out of range, value must between -2147483648 and 2147483647")
+    );
     assert_eq!(
         h.cmd("MOVE k 0"),
         err("ERR source and destination objects are the same")
@@ -155,7 +163,8 @@ fn expire_family() {
     assert_eq!(h.cmd("EXPIREAT k 9223372036854775"), int(1));
     assert_eq!(h.cmd("PEXPIREAT k 9223372036854775807"), int(1));
     assert_eq!(h.cmd("PEXPIRETIME k"), int(i64::MAX));
-    // A time in the past deletes the key (and still answers 1).
+    assert_eq!(h.cmd("EXPIRETIME k"), int(9223372036854776)); // as Redis
+                                                              // A time in the past deletes the key (and still answers 1).
     assert_eq!(h.cmd("EXPIRE k -1"), int(1));
     assert_eq!(h.cmd("EXISTS k"), int(0));
     assert_eq!(h.cmd("SET k v"), OK);
