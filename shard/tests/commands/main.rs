@@ -1,6 +1,7 @@
 //! Command handlers run through the command table, the way the server runs
 //! them, with exact RESP replies asserted.
 
+mod info;
 mod keys;
 mod strings;
 
