@@ -4,7 +4,15 @@
 
 use tessera_shard::command::{self, acl, flags, CommandSpec};
 
-const REDIS_7_0: &[(&str, i32, &str, (i32, i32, i32), &str)] = &[
+type InfoRow = (
+    &'static str,
+    i32,
+    &'static str,
+    (i32, i32, i32),
+    &'static str,
+);
+
+const REDIS_7_0: &[InfoRow] = &[
     ("get", 2, "readonly fast", (1, 1, 1), "read string fast"),
     ("set", -3, "write denyoom", (1, 1, 1), "write string slow"),
     (
