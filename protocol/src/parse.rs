@@ -561,7 +561,7 @@ mod tests {
         assert_eq!(
             r,
             Parsed::Incomplete {
-                need: 13 + 10 + 100000 + 2
+                need: 13 + 9 + 100000 + 2
             }
         );
     }

@@ -67,7 +67,7 @@ pub async fn scan(conn: &mut Conn, args: Args<'_>) {
             Box::new(move |rt: &ShardRuntime| {
                 let mut st = rt.state.borrow_mut();
                 let now = tessera_shard::util::now_ms();
-                Box::new(tessera_shard::command::scan::scan_slots(
+                Box::new(tessera_shard::command::keys::scan_slots(
                     &mut st,
                     db,
                     slot,

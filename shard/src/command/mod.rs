@@ -6,7 +6,6 @@
 
 pub mod ctx;
 pub mod keys;
-pub mod scan;
 pub mod server;
 pub mod strings;
 pub mod table;
