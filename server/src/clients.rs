@@ -14,7 +14,8 @@ pub struct ClientMeta {
     pub lib_ver: String,
     pub db: usize,
     pub created: Instant,
-    pub last_active: Instant,
+    /// Unix ms of the last request batch.
+    pub last_active_ms: i64,
     pub last_cmd: &'static str,
     pub proto: Proto,
     pub qbuf: usize,
@@ -35,7 +36,7 @@ impl ClientMeta {
             self.fd,
             self.name,
             now.duration_since(self.created).as_secs(),
-            now.duration_since(self.last_active).as_secs(),
+            (tessera_shard::util::now_ms() - self.last_active_ms).max(0) / 1000,
             self.db,
             self.qbuf,
             self.qbuf.max(1024),

@@ -94,6 +94,15 @@ pub struct Conn {
     /// the parsed requests of this batch end.
     need: usize,
     parsed_end_pos: usize,
+    /// Limits read from the config, refreshed when `config_gen` moves.
+    qlimit: usize,
+    out_hard: usize,
+    config_gen: u64,
+    /// The last reply buffer's send, still in flight: the next recv is
+    /// posted without waiting for it (one wake-up per request, not two).
+    sending: Option<(crate::net::OpFuture, usize)>,
+    /// A spare write buffer, swapped in while the other is being sent.
+    spare: Vec<u8>,
 }
 
 /// Writes a whole buffer to a socket through the shard's ring.
@@ -142,7 +151,6 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         return;
     }
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed) + 1;
-    let now = Instant::now();
     let meta = Rc::new(RefCell::new(ClientMeta {
         id,
         addr,
@@ -152,8 +160,8 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         lib_name: String::new(),
         lib_ver: String::new(),
         db: 0,
-        created: now,
-        last_active: now,
+        created: Instant::now(),
+        last_active_ms: tessera_shard::util::now_ms(),
         last_cmd: "NULL",
         proto: Proto::Resp2,
         qbuf: 0,
@@ -193,10 +201,16 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         now: 0,
         need: 0,
         parsed_end_pos: 0,
+        qlimit: 0,
+        out_hard: 0,
+        config_gen: u64::MAX,
+        sending: None,
+        spare: Vec::with_capacity(READ_CHUNK),
     };
     if let Err(e) = conn.run().await {
         log::debug!("client {id} closed: {e}");
     }
+    let _ = conn.finish_send().await;
     rt.clients.borrow_mut().remove(key);
     shared.connected.fetch_sub(1, Ordering::Relaxed);
     // SAFETY: we own fd; no operation on it is in flight any more.
@@ -242,34 +256,67 @@ impl Conn {
         self.parsed_end_pos
     }
 
-    async fn write_out(&mut self) -> std::io::Result<()> {
-        self.meta.borrow_mut().obuf = self.wbuf.len();
-        let hard = self
+    /// Re-reads the cached limits if CONFIG SET changed them.
+    fn refresh_limits(&mut self) {
+        let gen = self
             .rt
             .shared
-            .config
-            .lock()
-            .map(|c| c.output_hard_limit())
-            .unwrap_or(0);
-        if hard > 0 && self.wbuf.len() > hard {
+            .config_gen
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if gen != self.config_gen {
+            if let Ok(c) = self.rt.shared.config.lock() {
+                self.qlimit = c.query_buffer_limit();
+                self.out_hard = c.output_hard_limit();
+                self.limits.proto_max_bulk_len = c.proto_max_bulk_len();
+            }
+            self.config_gen = gen;
+        }
+    }
+
+    /// Waits for the send in flight, finishing it if it was partial.
+    async fn finish_send(&mut self) -> std::io::Result<()> {
+        let Some((op, from)) = self.sending.take() else {
+            return Ok(());
+        };
+        let done = op.await;
+        let buf = done.send.unwrap_or_default();
+        let n = done.result?;
+        let (r, mut buf) = if from + n < buf.len() {
+            let mut rest = buf;
+            rest.drain(..from + n);
+            send_all(&self.rt, self.fd, rest).await
+        } else {
+            (Ok(()), buf)
+        };
+        buf.clear();
+        if buf.capacity() <= 4 * 1024 * 1024 {
+            self.spare = buf;
+        }
+        r
+    }
+
+    /// Starts sending the replies; the next request can be read meanwhile.
+    async fn write_out(&mut self) -> std::io::Result<()> {
+        self.refresh_limits();
+        self.finish_send().await?;
+        if self.out_hard > 0 && self.wbuf.len() > self.out_hard {
             log::info!(
                 "closing client {}: output buffer {} over the hard limit {}",
                 self.meta.borrow().id,
                 self.wbuf.len(),
-                hard
+                self.out_hard
             );
             self.close_after_write = true;
             self.wbuf.clear();
             return Err(std::io::Error::other("output buffer limit"));
         }
-        let (r, mut buf) = send_all(&self.rt, self.fd, std::mem::take(&mut self.wbuf)).await;
-        buf.clear();
-        self.wbuf = buf;
-        if self.wbuf.capacity() > 4 * 1024 * 1024 {
-            self.wbuf.shrink_to(READ_CHUNK);
+        let buf = std::mem::replace(&mut self.wbuf, std::mem::take(&mut self.spare));
+        let op = self.rt.net.send(self.fd, buf, 0);
+        self.sending = Some((op, 0));
+        if self.close_after_write || self.meta.borrow().killed {
+            self.finish_send().await?;
         }
-        self.meta.borrow_mut().obuf = 0;
-        r
+        Ok(())
     }
 
     async fn read_more(&mut self) -> std::io::Result<()> {
@@ -306,7 +353,6 @@ impl Conn {
             Ok(_) => {}
             Err(e) => return Err(e),
         }
-        self.meta.borrow_mut().last_active = Instant::now();
         let mut m = self.meta.borrow_mut();
         m.qbuf = self.rbuf.len();
         Ok(())
@@ -355,6 +401,7 @@ impl Conn {
 
     async fn dispatch_batch(&mut self, frozen: &Bytes) -> std::io::Result<()> {
         self.now = tessera_shard::util::now_ms();
+        self.meta.borrow_mut().last_active_ms = self.now;
         let spans = std::mem::take(&mut self.spans);
         let cmds = std::mem::take(&mut self.cmds);
         for &(first, argc) in &cmds {

@@ -3,7 +3,6 @@
 //! arrived from another shard in a forwarded batch.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Instant;
 
 use tessera_protocol::{Args, Proto, Reply};
 use tessera_shard::command::{table, CommandSpec, Ctx, Route, ShardState};
@@ -31,7 +30,7 @@ pub fn execute(
         }
     };
     let start = out.len();
-    let t = Instant::now();
+    let t = crate::cycles::ticks();
     let r = catch_unwind(AssertUnwindSafe(|| {
         let mut ctx = Ctx::new(state, db, now);
         let mut reply = Reply::new(out, proto);
@@ -48,7 +47,7 @@ pub fn execute(
         let failed = out.get(start) == Some(&b'-');
         let st = state.stats.cmd(id);
         st.calls += 1;
-        st.usec += t.elapsed().as_micros() as u64;
+        st.nsec += crate::cycles::ns_between(t, crate::cycles::ticks());
         if failed {
             st.failed_calls += 1;
         }

@@ -5,6 +5,7 @@ mod clients;
 mod commands;
 mod config;
 mod conn;
+mod cycles;
 mod exec;
 mod gather;
 mod logging;
@@ -140,6 +141,7 @@ fn main() {
         log::info!("Configuration loaded from {f}");
     }
     raise_memlock();
+    cycles::calibrate();
     placement::apply(&plan, &placement_args);
     for w in &plan.warnings {
         log::warn!("{w}");
@@ -184,6 +186,7 @@ fn main() {
         started: Instant::now(),
         run_id: format!("{:040x}", rand::random::<u128>()),
         port: AtomicUsize::new(port as usize),
+        config_gen: AtomicU64::new(0),
         wakes: (0..nshards)
             .map(|_| net::Wake::new())
             .collect::<Result<_, _>>()

@@ -57,6 +57,8 @@ pub struct Shared {
     pub port: AtomicUsize,
     /// How to wake each shard when it is parked in its network ring.
     pub wakes: Vec<crate::net::Wake>,
+    /// Bumped by CONFIG SET: connections re-read the limits they cache.
+    pub config_gen: AtomicU64,
 }
 
 impl Shared {
@@ -403,10 +405,10 @@ impl Periodic {
                 .map(|c| c.timeout_secs())
                 .unwrap_or(0);
             if idle > 0 {
-                let limit = Duration::from_secs(idle);
+                let cutoff = tessera_shard::util::now_ms() - idle as i64 * 1000;
                 for (_, m) in rt.clients.borrow().iter() {
                     let mut m = m.borrow_mut();
-                    if m.last_active.elapsed() > limit && !m.killed {
+                    if m.last_active_ms < cutoff && !m.killed {
                         m.killed = true;
                         // SAFETY: shutdown of the client's own socket wakes its recv.
                         unsafe { libc::shutdown(m.fd, libc::SHUT_RDWR) };

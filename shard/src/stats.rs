@@ -4,7 +4,8 @@
 #[derive(Clone, Copy, Default, Debug)]
 pub struct CmdStat {
     pub calls: u64,
-    pub usec: u64,
+    /// Time spent, in nanoseconds (INFO shows microseconds).
+    pub nsec: u64,
     pub rejected_calls: u64,
     pub failed_calls: u64,
 }
@@ -42,7 +43,7 @@ impl ShardStats {
         }
         for (a, b) in self.commands.iter_mut().zip(&other.commands) {
             a.calls += b.calls;
-            a.usec += b.usec;
+            a.nsec += b.nsec;
             a.rejected_calls += b.rejected_calls;
             a.failed_calls += b.failed_calls;
         }

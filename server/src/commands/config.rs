@@ -68,6 +68,7 @@ pub async fn run(conn: &mut Conn, spec: &'static CommandSpec, args: Args<'_>) {
                 next
             };
             crate::logging::set_level(updated.loglevel());
+            conn.rt.shared.config_gen.fetch_add(1, Ordering::Relaxed);
             let sc = updated.shard_config();
             let _ = conn
                 .rt

@@ -437,15 +437,16 @@ pub async fn info(conn: &mut Conn, args: Args<'_>) {
                 continue;
             }
             let name = table::by_id(id as u16).name;
+            let usec = c.nsec / 1000;
             let per = if c.calls > 0 {
-                c.usec as f64 / c.calls as f64
+                c.nsec as f64 / 1000.0 / c.calls as f64
             } else {
                 0.0
             };
             let _ = write!(
                 s,
                 "cmdstat_{name}:calls={},usec={},usec_per_call={per:.2},rejected_calls={},failed_calls={}{nl}",
-                c.calls, c.usec, c.rejected_calls, c.failed_calls
+                c.calls, usec, c.rejected_calls, c.failed_calls
             );
         }
         s.push_str(nl);

@@ -108,18 +108,21 @@ static ALL: LazyLock<Vec<&'static CommandSpec>> = LazyLock::new(|| {
 });
 
 /// Top-level name (uppercase) -> id.
-static BY_NAME: LazyLock<HashMap<Box<[u8]>, u16>> = LazyLock::new(|| {
-    let mut m = HashMap::new();
-    for (i, c) in ALL.iter().enumerate() {
-        if !c.name.contains('|') {
-            m.insert(
-                c.name.to_ascii_uppercase().into_bytes().into_boxed_slice(),
-                i as u16,
-            );
+/// Looked up once per request: foldhash rather than std's SipHash (names are
+/// not attacker-chosen keys of a growing table, so DoS resistance is moot).
+static BY_NAME: LazyLock<HashMap<Box<[u8]>, u16, foldhash::fast::FixedState>> =
+    LazyLock::new(|| {
+        let mut m = HashMap::with_hasher(foldhash::fast::FixedState::with_seed(0x7e55e4a));
+        for (i, c) in ALL.iter().enumerate() {
+            if !c.name.contains('|') {
+                m.insert(
+                    c.name.to_ascii_uppercase().into_bytes().into_boxed_slice(),
+                    i as u16,
+                );
+            }
         }
-    }
-    m
-});
+        m
+    });
 
 /// Spec pointer -> id, for subcommands found through their parent.
 static BY_PTR: LazyLock<HashMap<usize, u16>> = LazyLock::new(|| {
