@@ -231,12 +231,12 @@ macro_rules! need {
 }
 
 /// The line starting at `*pos` (up to, not including, its CRLF); moves
-/// `*pos` past the CRLF.
+/// `*pos` past the CRLF. A line may not hold a bare CR or LF.
 fn read_line<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Option<&'a [u8]>, DecodeError> {
     let rest = &buf[*pos..];
     let cr = need!(memchr(b'\r', rest));
     let lf = need!(rest.get(cr + 1));
-    if *lf != b'\n' {
+    if *lf != b'\n' || memchr(b'\n', &rest[..cr]).is_some() {
         return Err(DecodeError::BadTerminator);
     }
     *pos += cr + 2;
@@ -498,6 +498,7 @@ mod tests {
     fn rejects_malformed() {
         assert_eq!(dec(b"?x\r\n"), Err(DecodeError::UnknownType(b'?')));
         assert_eq!(dec(b"+OK\rx"), Err(DecodeError::BadTerminator));
+        assert_eq!(dec(b"+O\nK\r\n"), Err(DecodeError::BadTerminator));
         assert_eq!(dec(b"$1\r\nab\r\n"), Err(DecodeError::BadTerminator));
         assert_eq!(dec(b"$-2\r\n"), Err(DecodeError::InvalidLength));
         assert_eq!(dec(b"%-1\r\n"), Err(DecodeError::InvalidLength));
