@@ -3,6 +3,9 @@
 pub mod args;
 pub mod parse;
 pub mod reply;
+pub mod value;
 
-pub use args::{ArgSpan, Args};
+pub use args::{ArgSpan, Args, OwnedArgs};
+pub use parse::{Limits, Parsed, ProtocolError, RequestParser};
 pub use reply::{Proto, Reply};
+pub use value::{encode_request, DecodeError, Value};

@@ -235,7 +235,8 @@ impl Conn {
             }
             if let Some(e) = perr {
                 // Redis replies with the protocol error and closes.
-                Reply::new(&mut self.wbuf, self.proto).error(&format!("ERR {}", e.message()));
+                // Byte-exact, as Redis writes it (a non-ASCII byte stays raw).
+                e.write_reply(&mut self.wbuf);
                 self.write_out().await?;
                 return Ok(());
             }
