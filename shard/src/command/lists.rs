@@ -222,8 +222,7 @@ fn pop_generic(ctx: &mut Ctx, args: Args, reply: &mut Reply, front: bool) {
     let count = if args.len() == 3 {
         match parse_i64_strict(args.get(2)) {
             Some(c) if c >= 0 => Some(c as usize),
-            Some(_) => return reply.error("ERR value is out of range, must be positive"),
-            None => return reply.error(NOT_INTEGER),
+            _ => return reply.error("ERR value is out of range, must be positive"),
         }
     } else {
         None
@@ -434,11 +433,6 @@ pub fn lpos(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
             j += 1;
             match parse_i64_strict(args.get(j)) {
                 None => return reply.error(NOT_INTEGER),
-                Some(i64::MIN) => {
-                    return reply.error(
-                        "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-                    )
-                }
                 Some(0) => return reply.error(
                     "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
                 ),
@@ -474,7 +468,13 @@ pub fn lpos(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
     };
     let ele = args.get(2);
     let want = if count == -1 { 1 } else { count as u64 };
-    let mut skip = rank.unsigned_abs() - 1;
+    // Redis negates the rank in a C long: LONG_MIN stays negative and then
+    // counts every match from the tail.
+    let mut skip = if rank == i64::MIN {
+        0
+    } else {
+        rank.unsigned_abs() - 1
+    };
     let mut found: Vec<i64> = Vec::new();
     let len = l.len() as i64;
     let scan_max = if maxlen == 0 { u64::MAX } else { maxlen as u64 };
