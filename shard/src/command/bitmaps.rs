@@ -65,17 +65,17 @@ fn read_str<'c>(ctx: &'c mut Ctx, key: &[u8], reply: &mut Reply) -> Result<Optio
 }
 
 /// The key's string as a growable buffer at least `min_len` long (created
-/// when missing), for bit writes. Err(()) after WRONGTYPE.
+/// when missing), for bit writes. None when the key holds another type.
 pub fn string_for_write<'a>(
     db: &'a mut Db,
     key: &[u8],
     min_len: usize,
     now: i64,
-) -> Result<&'a mut Vec<u8>, ()> {
+) -> Option<&'a mut Vec<u8>> {
     let exists = match db.get(key, now) {
         Some(e) => {
             if !e.is_string() {
-                return Err(());
+                return None;
             }
             true
         }
@@ -84,12 +84,11 @@ pub fn string_for_write<'a>(
     if !exists {
         db.insert(Entry::new_string(key, b"", None, lru_clock(now)), now);
     }
-    let e = db.get(key, now).ok_or(())?;
-    let buf = e.string_buf_mut().ok_or(())?;
+    let buf = db.get(key, now)?.string_buf_mut()?;
     if buf.len() < min_len {
         buf.resize(min_len, 0);
     }
-    Ok(buf)
+    Some(buf)
 }
 
 pub fn setbit(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
@@ -103,7 +102,7 @@ pub fn setbit(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
     };
     let now = ctx.now;
     let byte = (off >> 3) as usize;
-    let Ok(buf) = string_for_write(ctx.db(), args.get(1), byte + 1, now) else {
+    let Some(buf) = string_for_write(ctx.db(), args.get(1), byte + 1, now) else {
         return reply.error(WRONGTYPE);
     };
     let bit = 7 - (off & 7) as u8;
@@ -565,7 +564,7 @@ fn bitfield_generic(ctx: &mut Ctx, args: Args, reply: &mut Reply, ro: bool) {
     if ro {
         return reply.error("ERR BITFIELD_RO only supports the GET subcommand");
     }
-    let Ok(buf) = string_for_write(ctx.db(), key, (highest >> 3) as usize + 1, now) else {
+    let Some(buf) = string_for_write(ctx.db(), key, (highest >> 3) as usize + 1, now) else {
         return reply.error(WRONGTYPE);
     };
     reply.array(ops.len());
