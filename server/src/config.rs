@@ -149,6 +149,36 @@ const PARAMS: &[Param] = &[
         help: "active expiry cycles per second",
     },
     Param {
+        name: "list-max-listpack-size",
+        kind: Kind::Int {
+            min: i32::MIN as i64,
+            max: i32::MAX as i64,
+        },
+        default: "-2",
+        mutable: true,
+        help: "list node limit: -1..-5 = 4..64 KiB per node, positive = entries per node",
+    },
+    Param {
+        name: "hash-max-listpack-entries",
+        kind: Kind::Memory {
+            min: 0,
+            max: i64::MAX,
+        },
+        default: "128",
+        mutable: true,
+        help: "hashes with more fields than this use a hash table",
+    },
+    Param {
+        name: "hash-max-listpack-value",
+        kind: Kind::Memory {
+            min: 0,
+            max: i64::MAX,
+        },
+        default: "64",
+        mutable: true,
+        help: "hashes with a longer field or value use a hash table",
+    },
+    Param {
         name: "active-expire-effort",
         kind: Kind::Int { min: 1, max: 10 },
         default: "1",
@@ -387,6 +417,9 @@ impl Config {
             proto_max_bulk_len: self.proto_max_bulk_len(),
             active_expire_effort: self.active_expire_effort(),
             hz: self.hz(),
+            list_max_listpack_size: self.int("list-max-listpack-size"),
+            hash_max_listpack_entries: self.int("hash-max-listpack-entries") as usize,
+            hash_max_listpack_value: self.int("hash-max-listpack-value") as usize,
         }
     }
 }

@@ -8,4 +8,5 @@ pub mod glob;
 pub mod slot;
 pub mod stats;
 pub mod store;
+pub mod types;
 pub mod util;

@@ -4,7 +4,11 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
 use crate::stats::ShardStats;
-use crate::store::{Db, Keyspace, SlotTable};
+use crate::store::{Db, Entry, Keyspace, Object, SlotTable};
+
+/// Values costing more allocations than this to free go to the lazy-free
+/// queue instead of being freed inline (Redis's LAZYFREE_THRESHOLD).
+pub const LAZYFREE_THRESHOLD: usize = 64;
 
 /// Settings that handlers need, copied into every shard (CONFIG SET sends
 /// each shard its new copy; nothing here is shared between threads).
@@ -16,6 +20,13 @@ pub struct ShardConfig {
     pub active_expire_effort: u32,
     /// Expiry cycles per second (Redis's `hz`).
     pub hz: u32,
+    /// Quicklist node limit (`list-max-listpack-size`: -1..-5 = 4..64 KiB,
+    /// positive = entries per node).
+    pub list_max_listpack_size: i64,
+    /// A hash stays a listpack up to this many fields...
+    pub hash_max_listpack_entries: usize,
+    /// ...and while every field and value is at most this long.
+    pub hash_max_listpack_value: usize,
 }
 
 impl Default for ShardConfig {
@@ -25,6 +36,9 @@ impl Default for ShardConfig {
             proto_max_bulk_len: 512 * 1024 * 1024,
             active_expire_effort: 1,
             hz: 10,
+            list_max_listpack_size: -2,
+            hash_max_listpack_entries: 128,
+            hash_max_listpack_value: 64,
         }
     }
 }
@@ -43,6 +57,8 @@ pub struct ShardState {
     /// Tables handed over by FLUSHALL/FLUSHDB ASYNC (and UNLINK of huge
     /// values), freed a little at a time so the shard never stalls.
     pub lazy_free: Vec<SlotTable>,
+    /// Big values removed by DEL/UNLINK, freed in slices by `lazy_free_step`.
+    pub lazy_free_objects: Vec<Object>,
 }
 
 impl ShardState {
@@ -57,6 +73,7 @@ impl ShardState {
             rng: SmallRng::from_os_rng(),
             expire_cursor: vec![0; dbs],
             lazy_free: Vec::new(),
+            lazy_free_objects: Vec::new(),
         }
     }
 
@@ -70,10 +87,33 @@ impl ShardState {
                     freed += t.len().max(1);
                     drop(t);
                 }
-                None => return true,
+                None => break,
             }
         }
-        self.lazy_free.is_empty()
+        while freed < budget {
+            let Some(o) = self.lazy_free_objects.last_mut() else {
+                break;
+            };
+            let step = (budget - freed).max(1);
+            if o.free_some(step) {
+                self.lazy_free_objects.pop();
+            }
+            freed += step;
+        }
+        self.lazy_free.is_empty() && self.lazy_free_objects.is_empty()
+    }
+
+    /// Frees a removed entry, handing its value to the lazy-free queue when
+    /// freeing it at once could stall the shard (Redis's threshold: more
+    /// than 64 allocations).
+    pub fn free_entry(&mut self, mut e: Entry) {
+        if let Some(o) = e.object_mut() {
+            if o.free_effort() > LAZYFREE_THRESHOLD {
+                let o = std::mem::replace(o, Object::Str(Vec::new()));
+                self.lazy_free_objects.push(o);
+            }
+        }
+        drop(e);
     }
 
     /// Keys in all databases.

@@ -177,12 +177,13 @@ static OBJECT_SUBS: &[CommandSpec] = &[
 /// DEL and UNLINK (a shard's part: the keys it owns).
 pub fn del(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
     let now = ctx.now;
-    let db = ctx.db();
-    let n = args
-        .iter()
-        .skip(1)
-        .filter(|k| db.remove(k, now).is_some())
-        .count();
+    let mut n = 0;
+    for k in args.iter().skip(1) {
+        if let Some(e) = ctx.db().remove(k, now) {
+            ctx.shard.free_entry(e);
+            n += 1;
+        }
+    }
     reply.int(n as i64);
 }
 

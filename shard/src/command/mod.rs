@@ -4,8 +4,12 @@
 //!
 //! Handlers live by family, one file each (strings, keys, server...).
 
+pub mod bitmaps;
 pub mod ctx;
+pub mod hashes;
+pub mod hll;
 pub mod keys;
+pub mod lists;
 pub mod server;
 pub mod strings;
 pub mod table;

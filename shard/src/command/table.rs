@@ -85,11 +85,15 @@ pub const ALL_W: KeySpec = KeySpec::Range {
 pub const CONTAINER: Route = Route::Conn;
 
 /// Every family's commands, in table order.
-fn families() -> [&'static [CommandSpec]; 3] {
+fn families() -> [&'static [CommandSpec]; 7] {
     [
         super::strings::COMMANDS,
         super::keys::COMMANDS,
         super::server::COMMANDS,
+        super::lists::COMMANDS,
+        super::hashes::COMMANDS,
+        super::bitmaps::COMMANDS,
+        super::hll::COMMANDS,
     ]
 }
 

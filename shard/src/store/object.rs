@@ -3,17 +3,24 @@
 //! Each data type adds its variant here (lists, hashes, sets, sorted sets);
 //! `type_name` and `encoding` give Redis's TYPE and OBJECT ENCODING names.
 
+use crate::types::hash::Hash;
+use crate::types::list::List;
+
 #[derive(Clone, Debug)]
 pub enum Object {
     /// A string too long to keep inline, or one grown by APPEND/SETRANGE
     /// (kept with spare capacity so repeated appends stay cheap).
     Str(Vec<u8>),
+    List(List),
+    Hash(Hash),
 }
 
 impl Object {
     pub fn type_name(&self) -> &'static str {
         match self {
             Object::Str(_) => "string",
+            Object::List(_) => "list",
+            Object::Hash(_) => "hash",
         }
     }
 
@@ -22,6 +29,32 @@ impl Object {
     pub fn encoding(&self) -> &'static str {
         match self {
             Object::Str(_) => "raw",
+            // Redis 7.0 reports every list as a quicklist.
+            Object::List(_) => "quicklist",
+            Object::Hash(h) => h.encoding(),
+        }
+    }
+
+    /// Roughly how many allocations freeing this object costs (Redis's
+    /// lazyfreeGetFreeEffort): big ones are freed in slices (`lazy_free`).
+    pub fn free_effort(&self) -> usize {
+        match self {
+            Object::Str(_) => 1,
+            Object::List(l) => l.node_count(),
+            Object::Hash(h) => match h {
+                crate::types::hash::Hash::Small(_) => 1,
+                crate::types::hash::Hash::Big(d) => d.len(),
+            },
+        }
+    }
+
+    /// Frees up to about `budget` allocations of this object; true when
+    /// nothing is left (the rest is freed by dropping it).
+    pub fn free_some(&mut self, budget: usize) -> bool {
+        match self {
+            Object::List(l) => l.free_some(budget),
+            Object::Hash(crate::types::hash::Hash::Big(d)) => d.free_some(budget),
+            _ => true,
         }
     }
 }

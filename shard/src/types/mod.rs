@@ -1,0 +1,10 @@
+//! Data structures behind collection values: the compact listpack, lists
+//! (quicklists of listpacks), hashes (listpack or chained table) and
+//! Redis-compatible HyperLogLog strings.
+
+pub mod dict;
+pub mod hash;
+pub mod hll;
+pub mod ldouble;
+pub mod list;
+pub mod listpack;
