@@ -13,6 +13,8 @@ pub mod lists;
 pub mod server;
 pub mod strings;
 pub mod table;
+pub mod zsets;
+pub mod zsets_store;
 
 pub use ctx::{Ctx, ShardConfig, ShardState};
 use tessera_protocol::{Args, Reply};
