@@ -228,7 +228,10 @@ fn strtod_all(s: &[u8]) -> Option<(f64, bool)> {
         return None;
     }
     let txt = std::str::from_utf8(t).ok()?;
-    let v: f64 = txt.parse().ok()?;
+    let v: f64 = match txt.parse() {
+        Ok(v) => v,
+        Err(_) => parse_hex_float(txt)?,
+    };
     let body = txt.trim_start_matches(['+', '-']);
     let literal_inf = body.starts_with(['i', 'I']);
     let erange = if v.is_infinite() {
@@ -241,6 +244,43 @@ fn strtod_all(s: &[u8]) -> Option<(f64, bool)> {
         false
     };
     Some((v, erange))
+}
+
+/// C99 hex floats as strtod reads them: `[+-]0x<hex>[.<hex>][p[+-]<dec>]`.
+fn parse_hex_float(t: &str) -> Option<f64> {
+    let (neg, rest) = match t.as_bytes().first()? {
+        b'-' => (true, &t[1..]),
+        b'+' => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let rest = rest
+        .strip_prefix("0x")
+        .or_else(|| rest.strip_prefix("0X"))?;
+    let (mant, exp) = match rest.find(['p', 'P']) {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let (int, frac) = match mant.find('.') {
+        Some(i) => (&mant[..i], &mant[i + 1..]),
+        None => (mant, ""),
+    };
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v = 0f64;
+    for c in int.chars() {
+        v = v * 16.0 + c.to_digit(16)? as f64;
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac.chars() {
+        v += c.to_digit(16)? as f64 * scale;
+        scale /= 16.0;
+    }
+    if let Some(e) = exp {
+        let e: i32 = e.parse().ok()?;
+        v *= 2f64.powi(e);
+    }
+    Some(if neg { -v } else { v })
 }
 
 /// Redis's getDoubleFromObject: no leading space, not empty, not NaN, no
@@ -690,7 +730,7 @@ impl<'a> RangeReq<'a> {
                 offset = o;
                 limit = l;
                 j += 2;
-            } else if rev.is_none() && eq_ic(a, b"rev") {
+            } else if rev_o.is_none() && eq_ic(a, b"rev") {
                 rev_o = Some(true);
             } else if by.is_none() && by_o.is_none() && eq_ic(a, b"bylex") {
                 by_o = Some(RangeBy::Lex);
@@ -981,9 +1021,8 @@ fn zpop_minmax(ctx: &mut Ctx, args: Args, reply: &mut Reply, max: bool) {
     let mut count = -1;
     if args.len() == 3 {
         match parse_i64_strict(args.get(2)) {
-            None => return reply.error(NOT_INTEGER),
-            Some(c) if c < 0 => return reply.error(ERR_POSITIVE),
-            Some(c) => count = c,
+            Some(c) if c >= 0 => count = c,
+            _ => return reply.error(ERR_POSITIVE),
         }
     }
     let nested = reply.resp3() && count != -1;

@@ -36,14 +36,11 @@ pub const DST_NUMKEYS: KeySpec = KeySpec::Custom {
 };
 
 fn numkeys_after(args: &Args, at: usize, out: &mut Vec<KeyPos>) -> Result<(), &'static str> {
+    // Bad counts are left to the handler, whose errors name the command.
     let n = match parse_i64_strict(args.get(at)) {
-        Some(n) if n > 0 => n as u64,
-        Some(_) => return Err("ERR at least 1 input key is needed"),
-        None => return Err(NOT_INTEGER),
+        Some(n) if n > 0 && at as u64 + (n as u64) < args.len() as u64 => n as u64,
+        _ => return Ok(()),
     };
-    if at as u64 + n >= args.len() as u64 {
-        return Err(SYNTAX);
-    }
     for i in 0..n as usize {
         out.push(KeyPos {
             index: at + 1 + i,
@@ -186,9 +183,8 @@ fn algebra(
             j += 1;
         } else if card && remaining >= 2 && eq_ic(a, b"limit") {
             match parse_i64_strict(args.get(j + 1)) {
-                None => return reply.error(NOT_INTEGER),
-                Some(l) if l < 0 => return reply.error("ERR LIMIT can't be negative"),
-                Some(l) => limit = l,
+                Some(l) if l >= 0 => limit = l,
+                _ => return reply.error("ERR LIMIT can't be negative"),
             }
             j += 2;
         } else {

@@ -34,6 +34,13 @@ impl Default for ZsetLimits {
     }
 }
 
+/// Redis's listpack keeps scores as text where "-0" reads back as 0: a
+/// small set never holds -0 (a large one does, and prints "-0").
+#[inline]
+fn small_score(s: f64) -> f64 {
+    s + 0.0
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Big {
     tree: Tree,
@@ -92,7 +99,7 @@ impl Zset {
         if n <= lim.max_entries && maxlen <= lim.max_value {
             let mut l = Leaf::new();
             for (s, m) in entries {
-                l.push(s, m);
+                l.push(small_score(s), m);
             }
             Zset::Small(l)
         } else {
@@ -152,7 +159,7 @@ impl Zset {
         }
         match self {
             Zset::Small(l) => {
-                l.insert(score, member);
+                l.insert(small_score(score), member);
             }
             Zset::Big(b) => b.insert(score, member),
         }
@@ -167,7 +174,7 @@ impl Zset {
             Zset::Small(l) => {
                 if let Some((_, off)) = l.find(old, member) {
                     l.remove_at(off);
-                    l.insert(new, member);
+                    l.insert(small_score(new), member);
                 }
             }
             Zset::Big(b) => {
