@@ -78,7 +78,7 @@ fn op() -> impl Strategy<Value = Op> {
 fn member(i: u16, pool: u16) -> Vec<u8> {
     let i = i % pool;
     let mut m = format!("m{}", i).into_bytes();
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         m.extend(std::iter::repeat_n(b'x', (i % 50) as usize));
     }
     m

@@ -6,6 +6,7 @@
 
 pub mod bitmaps;
 pub mod ctx;
+pub mod geo;
 pub mod hashes;
 pub mod hll;
 pub mod keys;

@@ -498,7 +498,7 @@ fn zadd_generic(ctx: &mut Ctx, args: Args, reply: &mut Reply, mut f: AddFlags) {
     if f.nx && f.xx {
         return reply.error("ERR XX and NX options at the same time are not compatible");
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         return reply.error("ERR GT, LT, and/or NX options at the same time are not compatible");
     }
     if f.incr && elements > 1 {

@@ -4,6 +4,7 @@
 //! order-statistic B+tree with a member index).
 
 pub mod dict;
+pub mod geohash;
 pub mod hash;
 pub mod hll;
 pub mod ldouble;

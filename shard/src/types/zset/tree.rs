@@ -26,11 +26,14 @@ const FANOUT_MAX: usize = 64;
 /// ...and merge with a neighbour below this.
 const FANOUT_MIN: usize = FANOUT_MAX / 4;
 
+/// A separator key: the first (score, member) of a node's right sibling.
+type Sep = (f64, Box<[u8]>);
+
 #[derive(Clone, Debug)]
 struct Inner {
     kids: Vec<Node>,
     counts: Vec<u32>,
-    seps: Vec<(f64, Box<[u8]>)>,
+    seps: Vec<Sep>,
 }
 
 #[derive(Clone, Debug)]
@@ -71,7 +74,7 @@ impl Node {
     }
 
     /// Inserts; returns the new right sibling and its separator on a split.
-    fn insert(&mut self, score: f64, member: &[u8]) -> Option<((f64, Box<[u8]>), Node)> {
+    fn insert(&mut self, score: f64, member: &[u8]) -> Option<(Sep, Node)> {
         match self {
             Node::Leaf(l) => {
                 let i = l.insert(score, member);
