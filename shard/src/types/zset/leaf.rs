@@ -9,6 +9,8 @@
 
 use std::cmp::Ordering;
 
+use crate::types::listpack::varint_len;
+
 #[derive(Clone, Default, Debug, PartialEq)]
 pub struct Leaf {
     buf: Vec<u8>,
@@ -22,16 +24,6 @@ pub fn cmp_key(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
         Some(Ordering::Equal) | None => m1.cmp(m2),
         Some(o) => o,
     }
-}
-
-#[inline]
-fn varint_len(mut v: usize) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
 }
 
 /// Bytes one entry with a member of `len` bytes takes.
