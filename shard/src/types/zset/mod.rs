@@ -250,9 +250,23 @@ impl Zset {
         match self {
             Zset::Small(l) => l.remove_range(from, to - from),
             Zset::Big(b) => {
-                for _ in from..to {
-                    b.remove_at(from);
+                let n = b.tree.len();
+                if (to - from) * 4 <= n || to - from <= 64 {
+                    for _ in from..to {
+                        b.remove_at(from);
+                    }
+                    return;
                 }
+                // A large part goes: rebuilding from what stays is O(n)
+                // with a small constant, one O(log n) removal per member is
+                // not (ZREMRANGEBYRANK of half a million members).
+                let mut nb = Big {
+                    tree: Tree::new(),
+                    index: Index::with_capacity(n - (to - from)),
+                };
+                b.tree.for_each(0, from, false, &mut |s, m| nb.insert(s, m));
+                b.tree.for_each(to, n, false, &mut |s, m| nb.insert(s, m));
+                **b = nb;
             }
         }
     }
