@@ -272,11 +272,10 @@ fn search(ctx: &mut Ctx, args: Args, reply: &mut Reply, kind: Kind) {
         _ => 1,
     };
     let lim = limits(ctx);
-    // The source is read first (WRONGTYPE before any argument error); the
-    // set is cloned out only when it exists, so the store step can write.
-    let z: Option<Zset> = match zset_read(ctx, args.get(src), reply) {
+    // The source is read first (WRONGTYPE before any argument error).
+    let z: Option<&Zset> = match zset_read(ctx, args.get(src), reply) {
         Err(()) => return,
-        Ok(z) => z.cloned(),
+        Ok(z) => z,
     };
     let mut center: Option<(f64, f64)> = None;
     let mut shape: Option<Shape> = None;
@@ -295,7 +294,7 @@ fn search(ctx: &mut Ctx, args: Args, reply: &mut Reply, kind: Kind) {
             6
         }
         Kind::Member { .. } => {
-            if let Some(z) = &z {
+            if let Some(z) = z {
                 let Some(c) = member_point(z, args.get(2)) else {
                     return reply.error("ERR could not decode requested zset member");
                 };
@@ -367,7 +366,7 @@ fn search(ctx: &mut Ctx, args: Args, reply: &mut Reply, kind: Kind) {
         } else if eq_ic(a, b"storedist") && kind == (Kind::Search { store: true }) {
             storedist = true;
         } else if eq_ic(a, b"frommember") && i + 1 < remaining && geosearch && !fromloc {
-            if let Some(z) = &z {
+            if let Some(z) = z {
                 let Some(c) = member_point(z, arg(1)) else {
                     return reply.error("ERR could not decode requested zset member");
                 };
@@ -443,7 +442,7 @@ fn search(ctx: &mut Ctx, args: Args, reply: &mut Reply, kind: Kind) {
     if any && count == 0 {
         return reply.error("ERR the ANY argument requires COUNT argument");
     }
-    let (Some(z), Some((clon, clat)), Some(shape)) = (&z, center, shape) else {
+    let (Some(z), Some((clon, clat)), Some(shape)) = (z, center, shape) else {
         // No source key.
         if let Some(dst) = storekey {
             store_result(ctx, dst, Zset::default());
@@ -519,9 +518,11 @@ fn search(ctx: &mut Ctx, args: Args, reply: &mut Reply, kind: Kind) {
             })
             .collect();
         items.sort_by(|a, b| cmp_key(a.0, a.1, b.0, b.1));
+        // Built while the source is borrowed, stored once it is not.
         let out = Zset::from_sorted(items.iter().copied(), lim);
-        let dst = dst.to_vec();
-        store_result(ctx, &dst, out);
+        drop(items);
+        drop(found);
+        store_result(ctx, dst, out);
         return reply.int(returned as i64);
     }
     let opts = withdist as usize + withhash as usize + withcoord as usize;
