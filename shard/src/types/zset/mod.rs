@@ -48,10 +48,19 @@ pub struct Big {
 }
 
 impl Big {
-    fn score(&self, member: &[u8]) -> Option<f64> {
+    /// (rank, score) of a member: the index proposes scores, the tree
+    /// confirms one and gives its rank in the same lookup.
+    fn find(&self, member: &[u8]) -> Option<(usize, f64)> {
         let tree = &self.tree;
-        self.index
-            .find(member_hash(member), |s| tree.find(s, member).is_some())
+        let mut rank = None;
+        let s = self.index.find(member_hash(member), |s| {
+            rank = tree.find(s, member);
+            rank.is_some()
+        })?;
+        Some((rank?, s))
+    }
+    fn score(&self, member: &[u8]) -> Option<f64> {
+        self.find(member).map(|(_, s)| s)
     }
     fn insert(&mut self, score: f64, member: &[u8]) {
         self.tree.insert(score, member);
@@ -142,10 +151,7 @@ impl Zset {
     pub fn rank(&self, member: &[u8]) -> Option<(usize, f64)> {
         match self {
             Zset::Small(l) => l.score_of(member),
-            Zset::Big(b) => {
-                let s = b.score(member)?;
-                Some((b.tree.find(s, member)?, s))
-            }
+            Zset::Big(b) => b.find(member),
         }
     }
 
@@ -197,8 +203,7 @@ impl Zset {
                 Some(s)
             }
             Zset::Big(b) => {
-                let s = b.score(member)?;
-                let r = b.tree.find(s, member)?;
+                let (r, s) = b.find(member)?;
                 b.remove_at(r);
                 Some(s)
             }

@@ -163,6 +163,21 @@ impl Node {
         }
     }
 
+    /// Rank of an exact key, in one descent (the key can only be in the
+    /// child whose separators bracket it).
+    fn find(&self, score: f64, member: &[u8]) -> Option<usize> {
+        match self {
+            Node::Leaf(l) => l.find(score, member).map(|(i, _)| i),
+            Node::Inner(inner) => {
+                let i = inner
+                    .seps
+                    .partition_point(|(s, m)| cmp_key(*s, m, score, member) != Ordering::Greater);
+                let before: usize = inner.counts[..i].iter().map(|&x| x as usize).sum();
+                inner.kids[i].find(score, member).map(|r| before + r)
+            }
+        }
+    }
+
     fn get(&self, mut r: usize) -> (f64, &[u8]) {
         match self {
             Node::Leaf(l) => l.get(r),
@@ -337,14 +352,7 @@ impl Tree {
 
     /// Rank of an exact (score, member), if present.
     pub fn find(&self, score: f64, member: &[u8]) -> Option<usize> {
-        let r = self.count_less(|s, m| cmp_key(s, m, score, member) == Ordering::Less);
-        if r < self.len {
-            let (s, m) = self.get(r);
-            if s == score && m == member {
-                return Some(r);
-            }
-        }
-        None
+        self.root.find(score, member)
     }
 
     /// The entry of rank `r` (< len).
