@@ -15,6 +15,7 @@ use super::zsets_store::KEY12_WF;
 use super::{CommandSpec, Ctx, KeyPos, KeySpec, Route, Split};
 use crate::cmd;
 use crate::types::geohash::{self, Shape, LAT_MAX, LAT_MIN, LONG_MAX, LONG_MIN};
+use crate::types::pqsort::pqsort;
 use crate::types::zset::leaf::cmp_key;
 use crate::types::zset::Zset;
 use crate::util::eq_ic;
@@ -489,18 +490,24 @@ fn search(ctx: &mut Ctx, args: Args, reply: &mut Reply, kind: Kind) {
     } else {
         found.len().min(count as usize)
     };
-    match sort {
-        Sort::Asc => found.sort_by(|a, b| {
-            a.dist
-                .partial_cmp(&b.dist)
-                .unwrap_or(std::cmp::Ordering::Equal)
-        }),
-        Sort::Desc => found.sort_by(|a, b| {
-            b.dist
-                .partial_cmp(&a.dist)
-                .unwrap_or(std::cmp::Ordering::Equal)
-        }),
-        Sort::None => {}
+    // Redis: a full (stable, glibc merge) sort when everything is returned,
+    // its partial quicksort when COUNT cuts; ties follow either algorithm.
+    let by_dist = |a: &Point, b: &Point| {
+        a.dist
+            .partial_cmp(&b.dist)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    };
+    let cmp: &dyn Fn(&Point, &Point) -> std::cmp::Ordering = match sort {
+        Sort::Asc => &by_dist,
+        Sort::Desc => &|a: &Point, b: &Point| by_dist(b, a),
+        Sort::None => &|_: &Point, _: &Point| std::cmp::Ordering::Equal,
+    };
+    if sort != Sort::None {
+        if returned == found.len() {
+            found.sort_by(cmp);
+        } else {
+            pqsort(&mut found, cmp, 0, returned - 1);
+        }
     }
     found.truncate(returned);
     if let Some(dst) = storekey {

@@ -10,4 +10,5 @@ pub mod hll;
 pub mod ldouble;
 pub mod list;
 pub mod listpack;
+pub mod pqsort;
 pub mod zset;
