@@ -173,6 +173,11 @@ impl Leaf {
         self.n += 1;
     }
 
+    /// Reserves room for `extra` more bytes, exactly.
+    pub fn reserve_exact(&mut self, extra: usize) {
+        self.buf.reserve_exact(extra);
+    }
+
     /// Appends an entry that sorts after every present one.
     #[inline]
     pub fn push(&mut self, score: f64, member: &[u8]) {

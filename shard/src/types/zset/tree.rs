@@ -92,7 +92,12 @@ impl Node {
                 } else {
                     n / 2
                 };
-                let right = l.split_off(at);
+                let mut right = l.split_off(at);
+                if at == n - 1 {
+                    // The next appends land here: one allocation of the
+                    // allocator's 1 KiB class instead of a chain of regrowths.
+                    right.reserve_exact(LEAF_MAX.saturating_sub(right.bytes()));
+                }
                 let (s, m) = right.first().expect("non-empty");
                 Some(((s, m.into()), Node::Leaf(right)))
             }
