@@ -15,6 +15,8 @@ pub mod server;
 pub mod strings;
 pub mod table;
 pub mod zsets;
+pub mod zsets_pop;
+pub mod zsets_range;
 pub mod zsets_store;
 
 pub use ctx::{Ctx, ShardConfig, ShardState};
