@@ -211,38 +211,34 @@ fn steps_for_radius(mut range: f64, lat: f64) -> u8 {
     step.clamp(1, 26) as u8
 }
 
-fn move_x(c: &mut Cell, d: i8) {
+/// Moves a cell one step along one axis: `axis` masks that axis's bits
+/// (odd bits: longitude, x; even bits: latitude, y), the other axis's bits
+/// stay. Adding through the other axis's (filled) gaps carries across
+/// interleaved bits.
+fn move_axis(c: &mut Cell, d: i8, axis: u64) {
     if d == 0 {
         return;
     }
-    let mut x = c.bits & 0xaaaaaaaaaaaaaaaa;
-    let y = c.bits & 0x5555555555555555;
-    let zz = 0x5555555555555555u64 >> (64 - c.step as u32 * 2);
+    let keep = c.bits & !axis;
+    let mut v = c.bits & axis;
+    let sh = 64 - c.step as u32 * 2;
+    let zz = !axis >> sh;
     if d > 0 {
-        x = x.wrapping_add(zz + 1);
+        v = v.wrapping_add(zz + 1);
     } else {
-        x |= zz;
-        x = x.wrapping_sub(zz + 1);
+        v |= zz;
+        v = v.wrapping_sub(zz + 1);
     }
-    x &= 0xaaaaaaaaaaaaaaaau64 >> (64 - c.step as u32 * 2);
-    c.bits = x | y;
+    v &= axis >> sh;
+    c.bits = v | keep;
+}
+
+fn move_x(c: &mut Cell, d: i8) {
+    move_axis(c, d, 0xaaaaaaaaaaaaaaaa)
 }
 
 fn move_y(c: &mut Cell, d: i8) {
-    if d == 0 {
-        return;
-    }
-    let x = c.bits & 0xaaaaaaaaaaaaaaaa;
-    let mut y = c.bits & 0x5555555555555555;
-    let zz = 0xaaaaaaaaaaaaaaaau64 >> (64 - c.step as u32 * 2);
-    if d > 0 {
-        y = y.wrapping_add(zz + 1);
-    } else {
-        y |= zz;
-        y = y.wrapping_sub(zz + 1);
-    }
-    y &= 0x5555555555555555u64 >> (64 - c.step as u32 * 2);
-    c.bits = x | y;
+    move_axis(c, d, 0x5555555555555555)
 }
 
 /// The cells to scan, in Redis's order: centre, N, S, E, W, NE, NW, SE, SW
