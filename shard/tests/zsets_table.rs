@@ -5,7 +5,16 @@
 
 use tessera_shard::command::{acl, flags, lookup};
 
-const REDIS_7_0: &[(&str, i32, &str, (i32, i32, i32), &str)] = &[
+/// (name, arity, flags, legacy keys, ACL categories).
+type InfoRow = (
+    &'static str,
+    i32,
+    &'static str,
+    (i32, i32, i32),
+    &'static str,
+);
+
+const REDIS_7_0: &[InfoRow] = &[
     (
         "zadd",
         -4,
