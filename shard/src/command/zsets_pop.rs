@@ -243,9 +243,27 @@ pub fn zrandmember(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
     }
 }
 
-/// ZSCAN: a small set is returned whole; a large one by rank, `count` at a
-/// time (the cursor is the next rank; see the README for what that means
-/// when the set changes between calls).
+/// A score as a cursor: an order-preserving map of its bits (never 0,
+/// which stays "start" / "done").
+fn score_cursor(s: f64) -> u64 {
+    let b = s.to_bits();
+    if b >> 63 == 1 {
+        !b
+    } else {
+        b | (1 << 63)
+    }
+}
+
+fn cursor_score(c: u64) -> f64 {
+    f64::from_bits(if c >> 63 == 1 { c & !(1 << 63) } else { !c })
+}
+
+/// ZSCAN: a small set is returned whole (cursor 0), as in Redis. A large
+/// one is walked in score order and the cursor is the next score to visit,
+/// so members removed meanwhile never make others be skipped (SCAN's
+/// guarantee): a call resumes at the first member of that score (some may
+/// come twice, which SCAN allows) and never ends inside a run of equal
+/// scores that it started in, so every call moves on.
 pub fn zscan(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
     use super::hashes::{parse_scan_cursor, parse_scan_options};
     let Some(cursor) = parse_scan_cursor(args.get(2)) else {
@@ -262,14 +280,27 @@ pub fn zscan(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
     let Some((pattern, count)) = parse_scan_options(&args, 3, reply) else {
         return;
     };
+    let len = z.len();
     let (lo, hi) = match z {
-        Zset::Small(_) => (0, z.len()),
+        Zset::Small(_) => (0, len),
         Zset::Big(_) => {
-            let lo = (cursor as usize).min(z.len());
-            (lo, lo.saturating_add(count).min(z.len()))
+            let lo = if cursor == 0 {
+                0
+            } else {
+                z.count_below(cursor_score(cursor), false)
+            };
+            let mut hi = lo.saturating_add(count).min(len);
+            if hi < len && lo < len && z.get(hi).0 == z.get(lo).0 {
+                hi = z.count_below(z.get(lo).0, true);
+            }
+            (lo, hi)
         }
     };
-    let next = if hi >= z.len() { 0 } else { hi as u64 };
+    let next = if hi >= len {
+        0
+    } else {
+        score_cursor(z.get(hi).0)
+    };
     let mut items: Vec<(f64, &[u8])> = Vec::new();
     for r in lo..hi {
         let (s, m) = z.get(r);
