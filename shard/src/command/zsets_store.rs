@@ -11,6 +11,7 @@ use tessera_protocol::{Args, Reply};
 
 use super::errors::*;
 use super::zsets::{limits, store_result, zset_read, RangeReq};
+use super::zsets_range::RangeBy;
 use super::{Ctx, KeyPos, KeySpec, Writes};
 use crate::store::Object;
 use crate::types::zset::leaf::cmp_key;
@@ -335,7 +336,21 @@ pub fn zrangestore(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
         z.for_each(lo, hi, false, |s, m| items.push((s, m.to_vec())));
     }
     let n = items.len();
-    let z = Zset::from_sorted(items.iter().map(|(s, m)| (*s, m.as_slice())), limits(ctx));
+    let lim = limits(ctx);
+    // Redis adds the results one by one in reply order to a listpack (for
+    // BYSCORE/BYLEX, or ranks that fit), converting when one no longer
+    // fits: the scores added while it was a listpack went through text
+    // and lost a -0 sign, even if the result ends up a skiplist.
+    if req.by != RangeBy::Rank || n <= lim.max_entries {
+        for k in 0..n {
+            let i = if req.rev { n - 1 - k } else { k };
+            if k + 1 > lim.max_entries || items[i].1.len() > lim.max_value {
+                break;
+            }
+            items[i].0 += 0.0;
+        }
+    }
+    let z = Zset::from_sorted(items.iter().map(|(s, m)| (*s, m.as_slice())), lim);
     store_result(ctx, args.get(1), z);
     reply.int(n as i64);
 }
