@@ -127,6 +127,7 @@ struct Worker<'a> {
     /// Requests picked so far (drives the --ratio mix).
     picked: u64,
     stats: Stats,
+    /// Latencies since the last progress flush.
     interval: Histogram<u64>,
     warm_until: u64,
     end_at: u64,
@@ -339,7 +340,12 @@ impl Worker<'_> {
         !live || overdue || (!sending && !outstanding)
     }
 
+    /// Folds the last interval into the run's histogram and publishes it.
     fn flush_progress(&mut self, p: &Progress) {
+        self.stats
+            .hist
+            .add(&self.interval)
+            .expect("histograms share bounds");
         p.replies.store(self.stats.replies, Ordering::Relaxed);
         p.errors.store(self.stats.error_count(), Ordering::Relaxed);
         let mut slot = p.interval.lock().unwrap_or_else(|e| e.into_inner());
@@ -598,9 +604,10 @@ impl Worker<'_> {
                 continue;
             }
             self.stats.replies += 1;
-            let lat = now.saturating_sub(p.start);
-            self.stats.record_latency(lat);
-            self.interval.saturating_record(lat.max(1));
+            // Recorded once, into the interval histogram; it is folded into
+            // the run's histogram each second (flush_progress).
+            self.interval
+                .saturating_record(now.saturating_sub(p.start).max(1));
             self.last_reply = now;
             match kind {
                 Kind::Hit => self.stats.hits += 1,

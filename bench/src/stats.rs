@@ -40,7 +40,7 @@ impl Default for Stats {
 }
 
 impl Stats {
-    #[inline]
+    #[cfg(test)]
     pub fn record_latency(&mut self, ns: u64) {
         self.hist.saturating_record(ns.max(1));
     }

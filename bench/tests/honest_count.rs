@@ -226,3 +226,45 @@ fn errors_are_counted_by_kind_and_auth_is_sent() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("AUTH failed"));
 }
+
+#[test]
+fn duration_and_warmup_measure_only_the_timed_part() {
+    if !have_redis() {
+        return;
+    }
+    let r = Redis::start(&[]);
+    let port = r.port.to_string();
+    r.cli(&["CONFIG", "RESETSTAT"]);
+    let path = json_path("duration");
+    bench(&[
+        "-p",
+        &port,
+        "-t",
+        "set",
+        "--duration",
+        "0.5",
+        "--warmup",
+        "0.3",
+        "-c",
+        "4",
+        "-P",
+        "4",
+        "--distribution",
+        "zipf:0.99",
+        "-r",
+        "1000",
+        "--json",
+        path.to_str().unwrap(),
+    ]);
+    let j = read_json(&path);
+    let measured = j["requests"].as_u64().unwrap();
+    assert!(measured > 0);
+    // Warm-up requests reach the server but are not in the result.
+    assert!(
+        r.calls("set") > measured,
+        "{} vs {measured}",
+        r.calls("set")
+    );
+    let elapsed = j["elapsed_s"].as_f64().unwrap();
+    assert!((0.4..5.0).contains(&elapsed), "{elapsed}");
+}
