@@ -48,6 +48,7 @@ def main():
     ap.add_argument("--test", default="set")
     ap.add_argument("--server-cpu", default="1")
     ap.add_argument("--client-cpu", default="0")
+    ap.add_argument("--io", default="epoll,uring", help="tessera-bench back ends to measure")
     ap.add_argument("--bench", default=os.path.join(ROOT, "target/release/tessera-bench"))
     args = ap.parse_args()
     for tool in ("redis-server", "redis-benchmark", "taskset"):
@@ -72,10 +73,9 @@ def main():
                   "-r", "100000", "-d", "64", "-q"]
         rows = []
         for p in [int(x) for x in args.pipelines.split(",")]:
-            tools = {
-                "tessera-bench": ["taskset", "-c", args.client_cpu, args.bench, *common, "-P", str(p)],
-                "redis-benchmark": ["taskset", "-c", args.client_cpu, "redis-benchmark", *common, "-P", str(p)],
-            }
+            tools = {f"tessera-bench --io {io}": ["taskset", "-c", args.client_cpu, args.bench, *common, "-P", str(p),
+                                                  "--io", io] for io in args.io.split(",")}
+            tools["redis-benchmark"] = ["taskset", "-c", args.client_cpu, "redis-benchmark", *common, "-P", str(p)]
             cpu = {name: [] for name in tools}
             for _ in range(args.reps):
                 for name, cmd in tools.items():
@@ -83,15 +83,21 @@ def main():
                     cpu[name].append(seconds / args.requests * 1e6)
                     print(f"  -P {p} {name}: {seconds / args.requests * 1e6:.3f} us/req  {out.strip().splitlines()[-1]}",
                           file=sys.stderr)
-            t = statistics.median(cpu["tessera-bench"])
             r = statistics.median(cpu["redis-benchmark"])
-            rows.append((p, t, r))
+            for name, runs in cpu.items():
+                if name != "redis-benchmark":
+                    t = statistics.median(runs)
+                    # The ratio of medians, and each repetition's own ratio
+                    # (same moment, same noise) to show the spread.
+                    per_rep = [a / b for a, b in zip(runs, cpu["redis-benchmark"])]
+                    rows.append((p, name, t, r, per_rep))
         print(f"client CPU per request, {args.test} -c {args.clients} -n {args.requests} -r 100000 -d 64, "
               f"medians of {args.reps} (client on CPU {args.client_cpu}, redis-server on CPU {args.server_cpu})")
-        print("| pipeline | tessera-bench | redis-benchmark | ratio |")
-        print("| --- | --- | --- | --- |")
-        for p, t, r in rows:
-            print(f"| -P {p} | {t:.3f} us | {r:.3f} us | {t / r:.2f} |")
+        print("| pipeline | generator | its CPU/req | redis-benchmark CPU/req | ratio | ratio per repetition |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for p, name, t, r, per_rep in rows:
+            reps = " ".join(f"{x:.2f}" for x in per_rep)
+            print(f"| -P {p} | {name} | {t:.3f} us | {r:.3f} us | {t / r:.2f} | {reps} |")
     finally:
         server.terminate()
         server.wait()

@@ -9,6 +9,7 @@ use crate::keys::{Distribution, KeyGen};
 use crate::resp::{parse_reply, Kind};
 use crate::schedule::Schedule;
 use crate::stats::{new_histogram, Stats};
+use crate::uring::{Ring, OP_RECV};
 use crate::workload::Test;
 use hdrhistogram::Histogram;
 use std::collections::VecDeque;
@@ -34,6 +35,8 @@ pub struct RunConfig {
     pub total_clients: usize,
     pub warmup_ns: u64,
     pub duration_ns: Option<u64>,
+    /// io_uring instead of epoll for the sockets.
+    pub uring: bool,
 }
 
 /// One thread's share of the run.
@@ -96,6 +99,8 @@ struct Pending {
 }
 
 struct Conn {
+    /// Index in Worker::conns (kept in the graveyard).
+    id: usize,
     stream: TcpStream,
     client: usize,
     rbuf: Vec<u8>,
@@ -104,6 +109,13 @@ struct Conn {
     wpos: usize,
     pending: VecDeque<Pending>,
     out_armed: bool,
+    // io_uring only: the kernel owns `sending` (from `spos`) while
+    // `send_busy`, and `rbuf[rlen..]` while `recv_busy`; new requests
+    // accumulate in `wbuf` meanwhile, so neither buffer moves under it.
+    sending: Vec<u8>,
+    spos: usize,
+    send_busy: bool,
+    recv_busy: bool,
 }
 
 struct Client {
@@ -136,6 +148,9 @@ struct Worker<'a> {
     scratch: Vec<u8>,
     redirects: Vec<(usize, Pending, Redirect)>,
     batch_due: Vec<usize>,
+    ring: Option<Ring>,
+    /// Failed connections whose buffers io_uring may still be using.
+    graveyard: Vec<Conn>,
 }
 
 /// Runs one thread's share; `barrier` lines all threads up after connecting.
@@ -177,7 +192,15 @@ pub fn run_thread(
         scratch: Vec::with_capacity(4096),
         redirects: Vec::new(),
         batch_due: Vec::new(),
+        ring: None,
+        graveyard: Vec::new(),
     };
+    if cfg.uring && fatal.is_none() {
+        match Ring::new((plan.clients * 4) as u32) {
+            Ok(r) => w.ring = Some(r),
+            Err(e) => fatal = Some(e),
+        }
+    }
     if fatal.is_none() {
         fatal = w.connect_all().err();
     }
@@ -198,6 +221,7 @@ pub fn run_thread(
     w.last_reply = w.warm_until;
     let fatal = w.run(t0, progress).err();
     w.flush_progress(progress);
+    w.quiesce_ring();
     // SAFETY: closing the epoll fd we created.
     unsafe { libc::close(epfd) };
     ThreadResult {
@@ -234,12 +258,15 @@ impl Worker<'_> {
             u64: ci as u64,
         };
         // SAFETY: registering a valid fd with our epoll instance.
-        if unsafe { libc::epoll_ctl(self.epfd, libc::EPOLL_CTL_ADD, stream.as_raw_fd(), &mut ev) }
-            != 0
+        if self.ring.is_none()
+            && unsafe {
+                libc::epoll_ctl(self.epfd, libc::EPOLL_CTL_ADD, stream.as_raw_fd(), &mut ev)
+            } != 0
         {
             return Err(format!("epoll_ctl: {}", std::io::Error::last_os_error()));
         }
         self.conns.push(Some(Conn {
+            id: ci,
             stream,
             client,
             rbuf: vec![0; READ_CHUNK],
@@ -248,30 +275,38 @@ impl Worker<'_> {
             wpos: 0,
             pending: VecDeque::with_capacity(self.cfg.pipeline.max(16)),
             out_armed: false,
+            sending: Vec::with_capacity(16 * 1024),
+            spos: 0,
+            send_busy: false,
+            recv_busy: false,
         }));
         let cl = &mut self.clients[client];
         if cl.conns.len() <= node {
             cl.conns.resize(node + 1, None);
         }
         cl.conns[node] = Some(ci);
+        self.post_recv(ci);
         Ok(ci)
     }
 
     fn run(&mut self, t0: u64, progress: &Progress) -> Result<(), String> {
-        let timer = match self.cfg.rate {
-            Some(rate) => {
-                let per_conn = rate / self.cfg.total_clients as f64;
-                for (i, c) in self.clients.iter_mut().enumerate() {
-                    // Stagger connections evenly across one interval.
-                    let offset = ((self.plan.first_client + i) as f64 * 1e9 / rate) as u64;
-                    c.sched = Some(Schedule::new(t0 + offset, per_conn));
-                }
-                Some(Timer::new(self.epfd)?)
+        let open_loop = self.cfg.rate.is_some();
+        if let Some(rate) = self.cfg.rate {
+            let per_conn = rate / self.cfg.total_clients as f64;
+            for (i, c) in self.clients.iter_mut().enumerate() {
+                // Stagger connections evenly across one interval.
+                let offset = ((self.plan.first_client + i) as f64 * 1e9 / rate) as u64;
+                c.sched = Some(Schedule::new(t0 + offset, per_conn));
             }
-            None => None,
+        }
+        // epoll's own timeout is in milliseconds: the open loop adds a timerfd.
+        let timer = if open_loop && self.ring.is_none() {
+            Some(Timer::new(self.epfd)?)
+        } else {
+            None
         };
         self.now = t0;
-        if timer.is_none() {
+        if !open_loop {
             for c in 0..self.clients.len() {
                 self.issue_batch(c);
             }
@@ -279,16 +314,25 @@ impl Worker<'_> {
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
         let mut next_progress = t0 + 1_000_000_000;
         loop {
-            if let Some(t) = &timer {
+            if open_loop {
                 self.send_due();
-                if let Some(at) = self.next_due() {
+                if let (Some(at), Some(t)) = (self.next_due(), &timer) {
                     t.arm(at);
                 }
             }
             if self.finished() {
                 return Ok(());
             }
-            let wait_ms = if timer.is_some() { 100 } else { 10 };
+            if self.ring.is_some() {
+                let wait = match self.next_due() {
+                    Some(at) if open_loop => at.saturating_sub(now_ns()).clamp(1_000, 100_000_000),
+                    _ => 10_000_000,
+                };
+                self.ring_wait(wait)?;
+                self.after_events(open_loop, progress, &mut next_progress);
+                continue;
+            }
+            let wait_ms = if open_loop { 100 } else { 10 };
             // SAFETY: events has room for its length.
             let n = unsafe {
                 libc::epoll_wait(self.epfd, events.as_mut_ptr(), events.len() as i32, wait_ms)
@@ -317,16 +361,175 @@ impl Worker<'_> {
                     self.read(ci);
                 }
             }
-            self.follow_redirects();
-            if timer.is_none() {
-                while let Some(c) = self.batch_due.pop() {
-                    self.issue_batch(c);
+            self.after_events(open_loop, progress, &mut next_progress);
+        }
+    }
+
+    /// After a round of events: redirects, next batches, progress.
+    fn after_events(&mut self, open_loop: bool, progress: &Progress, next_progress: &mut u64) {
+        self.follow_redirects();
+        if !open_loop {
+            while let Some(c) = self.batch_due.pop() {
+                self.issue_batch(c);
+            }
+        }
+        if self.now >= *next_progress {
+            self.flush_progress(progress);
+            *next_progress = self.now + 1_000_000_000;
+        }
+    }
+
+    /// io_uring: submits, waits, and handles the completions.
+    fn ring_wait(&mut self, timeout_ns: u64) -> Result<(), String> {
+        let ring = self.ring.as_mut().expect("io_uring mode");
+        // Wake for the first completion: waiting for more would hold back
+        // replies already in and add to the latencies recorded.
+        ring.wait(1, timeout_ns)?;
+        let done = std::mem::take(&mut ring.done);
+        self.now = now_ns();
+        for &(user, res) in &done {
+            let ci = (user >> 1) as usize;
+            let Some(conn) = self.conns.get_mut(ci).and_then(Option::as_mut) else {
+                // A failed connection's last operations.
+                self.reap_graveyard(user);
+                continue;
+            };
+            let again = res == -libc::EAGAIN || res == -libc::EINTR;
+            if user & 1 == OP_RECV {
+                conn.recv_busy = false;
+                if res > 0 {
+                    conn.rlen += res as usize;
+                    self.consume(ci);
+                    self.post_recv(ci);
+                } else if again {
+                    self.post_recv(ci);
+                } else {
+                    self.fail(ci, if res == 0 { b"closed" } else { b"read" });
+                }
+            } else {
+                conn.send_busy = false;
+                if res < 0 && !again {
+                    self.fail(ci, b"write");
+                    continue;
+                }
+                conn.spos += res.max(0) as usize;
+                if conn.spos >= conn.sending.len() {
+                    conn.sending.clear();
+                    conn.spos = 0;
+                }
+                self.ring_flush(ci);
+            }
+        }
+        if let Some(r) = self.ring.as_mut() {
+            r.done = done;
+        }
+        Ok(())
+    }
+
+    /// Marks an operation of a failed connection finished.
+    fn reap_graveyard(&mut self, user: u64) {
+        let ci = (user >> 1) as usize;
+        if let Some(g) = self.graveyard.iter_mut().find(|g| g.id == ci) {
+            if user & 1 == OP_RECV {
+                g.recv_busy = false;
+            } else {
+                g.send_busy = false;
+            }
+        }
+        self.graveyard.retain(|g| g.recv_busy || g.send_busy);
+    }
+
+    /// io_uring: queues a recv into the free end of the read buffer.
+    fn post_recv(&mut self, ci: usize) {
+        let Some(ring) = self.ring.as_mut() else {
+            return;
+        };
+        let Some(conn) = self.conns[ci].as_mut() else {
+            return;
+        };
+        if conn.recv_busy {
+            return;
+        }
+        if conn.rlen == conn.rbuf.len() {
+            // A reply larger than the buffer: grow (rare, not per request).
+            let len = conn.rbuf.len() * 2;
+            conn.rbuf.resize(len, 0);
+        }
+        let free = &mut conn.rbuf[conn.rlen..];
+        ring.recv(
+            conn.stream.as_raw_fd(),
+            free.as_mut_ptr(),
+            free.len(),
+            ci as u64,
+        );
+        conn.recv_busy = true;
+    }
+
+    /// io_uring: queues a send of what is buffered, unless one is running
+    /// (its completion sends the rest).
+    fn ring_flush(&mut self, ci: usize) {
+        let Some(ring) = self.ring.as_mut() else {
+            return;
+        };
+        let Some(conn) = self.conns[ci].as_mut() else {
+            return;
+        };
+        if conn.send_busy {
+            return;
+        }
+        if conn.spos >= conn.sending.len() {
+            if conn.wbuf.is_empty() {
+                return;
+            }
+            conn.sending.clear();
+            std::mem::swap(&mut conn.sending, &mut conn.wbuf);
+            conn.spos = 0;
+        }
+        let rest = &conn.sending[conn.spos..];
+        ring.send(
+            conn.stream.as_raw_fd(),
+            rest.as_ptr(),
+            rest.len(),
+            ci as u64,
+        );
+        conn.send_busy = true;
+    }
+
+    /// io_uring: before the buffers are freed, shuts every socket down and
+    /// reaps the operations still running on them.
+    fn quiesce_ring(&mut self) {
+        if self.ring.is_none() {
+            return;
+        }
+        for c in self.conns.iter().flatten() {
+            c.stream.shutdown(std::net::Shutdown::Both).ok();
+        }
+        let busy = |c: &Conn| c.recv_busy || c.send_busy;
+        let deadline = now_ns() + 2_000_000_000;
+        while (self.conns.iter().flatten().any(busy) || !self.graveyard.is_empty())
+            && now_ns() < deadline
+        {
+            let ring = self.ring.as_mut().expect("io_uring mode");
+            if ring.wait(1, 10_000_000).is_err() {
+                break;
+            }
+            let done = std::mem::take(&mut ring.done);
+            for &(user, _) in &done {
+                match self
+                    .conns
+                    .get_mut((user >> 1) as usize)
+                    .and_then(Option::as_mut)
+                {
+                    Some(c) if user & 1 == OP_RECV => c.recv_busy = false,
+                    Some(c) => c.send_busy = false,
+                    None => self.reap_graveyard(user),
                 }
             }
-            if self.now >= next_progress {
-                self.flush_progress(progress);
-                next_progress = self.now + 1_000_000_000;
-            }
+        }
+        if self.conns.iter().flatten().any(busy) || !self.graveyard.is_empty() {
+            // Never free memory the kernel may still write into: leak it.
+            std::mem::forget(std::mem::take(&mut self.conns));
+            std::mem::forget(std::mem::take(&mut self.graveyard));
         }
     }
 
@@ -502,6 +705,9 @@ impl Worker<'_> {
 
     /// Writes what is buffered; waits for EPOLLOUT only if the socket is full.
     fn flush(&mut self, ci: usize) {
+        if self.ring.is_some() {
+            return self.ring_flush(ci);
+        }
         let Some(conn) = self.conns[ci].as_mut() else {
             return;
         };
@@ -566,6 +772,14 @@ impl Worker<'_> {
             }
             Err(_) => return self.fail(ci, b"read"),
         }
+        self.consume(ci);
+    }
+
+    /// Handles every complete reply in the read buffer.
+    fn consume(&mut self, ci: usize) {
+        let Some(conn) = self.conns[ci].as_mut() else {
+            return;
+        };
         let now = self.now;
         let mut pos = 0;
         let client = conn.client;
@@ -676,6 +890,7 @@ impl Worker<'_> {
                 std::ptr::null_mut(),
             )
         };
+        conn.stream.shutdown(std::net::Shutdown::Both).ok();
         for p in &conn.pending {
             if p.flags & INTERNAL == 0 {
                 self.lost(*p, why);
@@ -688,7 +903,11 @@ impl Worker<'_> {
             .position(|x| *x == Some(ci))
             .unwrap_or(0);
         self.clients[c].conns[node] = None;
-        drop(conn);
+        if self.ring.is_some() && (conn.recv_busy || conn.send_busy) {
+            self.graveyard.push(conn);
+        } else {
+            drop(conn);
+        }
         if self.open_conn(c, node).is_err() {
             self.clients[c].dead = true;
         } else if self.clients[c].outstanding == 0 {

@@ -12,6 +12,7 @@ mod report;
 mod resp;
 mod schedule;
 mod stats;
+mod uring;
 mod workload;
 
 use args::Args;
@@ -84,6 +85,12 @@ fn run(args: Args) -> Result<(), String> {
     {
         return Err("--duration and --rate must be positive, --warmup not negative".into());
     }
+    let uring = match args.io.as_str() {
+        "uring" => true,
+        "epoll" => false,
+        "auto" => uring::available(),
+        other => return Err(format!("bad --io {other:?}: expected auto, uring or epoll")),
+    };
     let dist = keys::Distribution::parse(&args.distribution)?;
     let tests = tests_from(&args)?;
     let cpus = match &args.cpus {
@@ -131,6 +138,7 @@ fn run(args: Args) -> Result<(), String> {
             total_clients: args.clients,
             warmup_ns: (args.warmup * 1e9) as u64,
             duration_ns: args.duration.map(|d| (d * 1e9) as u64),
+            uring,
         });
         let plans = plan_threads(&args, threads, &cpus);
         let show_progress = !args.csv && (!args.quiet || std::io::stderr().is_terminal());

@@ -65,27 +65,7 @@ fn routes_every_key_to_its_owner_and_follows_redirects() {
     // written once (sequential keys 0..n), each node holding its share.
     reset(&nodes);
     let path = json_path("cluster");
-    bench(&[
-        "-p",
-        &seed,
-        "--cluster",
-        "-t",
-        "set",
-        "-n",
-        "3000",
-        "-r",
-        "3000",
-        "--distribution",
-        "sequential",
-        "-c",
-        "6",
-        "-P",
-        "4",
-        "--threads",
-        "2",
-        "--json",
-        path.to_str().unwrap(),
-    ]);
+    bench_line(&format!("-p {seed} --cluster -t set -n 3000 -r 3000 --distribution sequential -c 6 -P 4 --threads 2 --json {}", path.display()));
     let j = read_json(&path);
     assert_eq!(j["requests"], n);
     assert_eq!(j["error_count"], 0, "{}", j["errors"]);
@@ -104,26 +84,7 @@ fn routes_every_key_to_its_owner_and_follows_redirects() {
     // each request is retried on the owner, so the count stays exact.
     reset(&nodes);
     let path = json_path("stale");
-    bench(&[
-        "-p",
-        &seed,
-        "--cluster",
-        "--cluster-stale-map",
-        "-t",
-        "set",
-        "-n",
-        "3000",
-        "-r",
-        "3000",
-        "--distribution",
-        "sequential",
-        "-c",
-        "4",
-        "-P",
-        "8",
-        "--json",
-        path.to_str().unwrap(),
-    ]);
+    bench_line(&format!("-p {seed} --cluster --cluster-stale-map --io uring -t set -n 3000 -r 3000 --distribution sequential -c 4 -P 8 --json {}", path.display()));
     let j = read_json(&path);
     assert_eq!(j["requests"], n);
     assert_eq!(j["error_count"], 0, "{}", j["errors"]);
@@ -137,23 +98,10 @@ fn routes_every_key_to_its_owner_and_follows_redirects() {
 
     // 3. GET of those keys: all hits, from the owners.
     let path = json_path("get");
-    bench(&[
-        "-p",
-        &seed,
-        "--cluster",
-        "-t",
-        "get",
-        "-n",
-        "3000",
-        "-r",
-        "3000",
-        "-c",
-        "6",
-        "-P",
-        "4",
-        "--json",
-        path.to_str().unwrap(),
-    ]);
+    bench_line(&format!(
+        "-p {seed} --cluster -t get -n 3000 -r 3000 -c 6 -P 4 --json {}",
+        path.display()
+    ));
     let j = read_json(&path);
     assert_eq!(
         (j["hits"].as_u64(), j["misses"].as_u64()),
@@ -182,22 +130,11 @@ fn follows_ask_during_a_slot_migration() {
         "OK"
     );
     let path = json_path("ask");
-    bench(&[
-        "-p",
-        &nodes[0].port.to_string(),
-        "--cluster",
-        "-n",
-        "20",
-        "-c",
-        "2",
-        "-q",
-        "--json",
-        path.to_str().unwrap(),
-        "--",
-        "SET",
-        "key:000000000000",
-        "v",
-    ]);
+    bench_line(&format!(
+        "-p {} --cluster -n 20 -c 2 -q --json {} -- SET key:000000000000 v",
+        nodes[0].port,
+        path.display()
+    ));
     let j = read_json(&path);
     assert_eq!(j["requests"], 20);
     assert_eq!(j["error_count"], 0, "{}", j["errors"]);

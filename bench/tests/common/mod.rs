@@ -159,3 +159,9 @@ pub fn read_json(path: &PathBuf) -> serde_json::Value {
     std::fs::remove_file(path).ok();
     serde_json::from_str(&text).expect("valid JSON")
 }
+
+/// Runs tessera-bench with a whitespace-separated argument line.
+pub fn bench_line(line: &str) -> String {
+    let args: Vec<&str> = line.split_whitespace().collect();
+    bench(&args)
+}
