@@ -1,51 +1,12 @@
-//! Cluster topology: key slots (CRC16 with hash tags), CLUSTER SLOTS
-//! parsing, and -MOVED / -ASK redirects.
+//! Cluster topology: CLUSTER SLOTS parsing, the slot map, and -MOVED /
+//! -ASK redirects.
 
 use crate::resp::Value;
 use std::net::{SocketAddr, ToSocketAddrs};
 
-pub const SLOTS: usize = 16384;
-
-/// CRC16-CCITT (XMODEM), the polynomial Redis Cluster uses, table-driven.
-const fn crc16_table() -> [u16; 256] {
-    let mut t = [0u16; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = (i as u16) << 8;
-        let mut b = 0;
-        while b < 8 {
-            c = if c & 0x8000 != 0 {
-                (c << 1) ^ 0x1021
-            } else {
-                c << 1
-            };
-            b += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-}
-static CRC16: [u16; 256] = crc16_table();
-
-pub fn crc16(data: &[u8]) -> u16 {
-    data.iter().fold(0u16, |c, &b| {
-        (c << 8) ^ CRC16[((c >> 8) as u8 ^ b) as usize]
-    })
-}
-
-/// The slot of a key: only the part inside the first non-empty `{...}` counts.
-pub fn key_slot(key: &[u8]) -> u16 {
-    let mut k = key;
-    if let Some(open) = memchr::memchr(b'{', key) {
-        if let Some(close) = memchr::memchr(b'}', &key[open + 1..]) {
-            if close > 0 {
-                k = &key[open + 1..open + 1 + close];
-            }
-        }
-    }
-    crc16(k) % SLOTS as u16
-}
+// One definition of CRC16 and hash tags for the whole project: the
+// server's own (shard/src/slot.rs).
+pub use tessera_shard::slot::{key_slot, SLOTS};
 
 /// Who owns which slot: node addresses and a slot -> node index table.
 #[derive(Debug, Clone)]
@@ -154,17 +115,6 @@ pub fn parse_redirect(err: &[u8], seed: SocketAddr) -> Option<Redirect> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slots_match_redis() {
-        // Values from the Redis Cluster specification and CLUSTER KEYSLOT.
-        assert_eq!(crc16(b"123456789"), 0x31c3);
-        assert_eq!(key_slot(b"foo"), 12182);
-        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
-        assert_eq!(key_slot(b"foo{}{bar}"), key_slot(b"foo{}{bar}"));
-        assert_eq!(key_slot(b"foo{}{bar}"), crc16(b"foo{}{bar}") % 16384);
-        assert_eq!(key_slot(b"foo{{bar}}zap"), key_slot(b"{bar"));
-    }
 
     #[test]
     fn reads_topology_and_redirects() {
