@@ -169,30 +169,31 @@ def nice_max(v):
     if v <= 0:
         return 1
     mag = 10 ** (len(str(int(v))) - 1)
-    for step in (1, 2, 2.5, 5, 10):
+    for step in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
         if step * mag >= v:
             return step * mag
     return 10 * mag
 
 
-def chart(workloads, results, title):
+def chart(workloads, results, title, subtitle):
     names = list(results)
     W, pad = 1100, 70
     bar_h = 360
     cols = min(len(workloads), 4)
     rows = (len(workloads) + cols - 1) // cols
     lat_w, lat_h = (W - pad) // cols, 260
-    H = 60 + bar_h + 70 + rows * (lat_h + 40) + 20
+    H = 80 + bar_h + 70 + rows * (lat_h + 40) + 20
     o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
          f'<rect width="{W}" height="{H}" fill="white"/>',
-         f'<text x="{W / 2}" y="24" text-anchor="middle" font-size="17" font-weight="bold">{esc(title)}</text>']
+         f'<text x="{W / 2}" y="24" text-anchor="middle" font-size="17" font-weight="bold">{esc(title)}</text>',
+         f'<text x="{W / 2}" y="42" text-anchor="middle" font-size="12" fill="#444">{esc(subtitle)}</text>']
     # Legend.
     lx = W - pad - 110 * len(names)
     for i, n in enumerate(names):
-        o.append(f'<rect x="{lx + i * 110}" y="36" width="14" height="14" fill="{COLOURS.get(n, "#777")}"/>')
-        o.append(f'<text x="{lx + i * 110 + 20}" y="48">{esc(n)}</text>')
+        o.append(f'<rect x="{lx + i * 110}" y="58" width="14" height="14" fill="{COLOURS.get(n, "#777")}"/>')
+        o.append(f'<text x="{lx + i * 110 + 20}" y="70">{esc(n)}</text>')
     # Throughput bars.
-    top, left, right = 70, pad, W - 30
+    top, left, right = 90, pad, W - 30
     plot_h = bar_h - 40
     vmax = nice_max(max(medians(results[n]["workloads"][w])["rps"] for n in names for w in workloads))
     o.append(f'<text x="{left}" y="{top - 8}" font-weight="bold">Throughput (requests per second, median)</text>')
@@ -295,8 +296,7 @@ def main():
     with open(os.path.join(args.out, "compare.json"), "w") as f:
         json.dump({"args": vars(args), "results": results}, f, indent=1)
     with open(os.path.join(args.out, "compare.svg"), "w") as f:
-        f.write(chart(workloads, results, "Tessera vs Redis" + (" vs Valkey" if "valkey" in results else "")
-                      + f" ({title})"))
+        f.write(chart(workloads, results, "Tessera vs Redis" + (" vs Valkey" if "valkey" in results else ""), title))
     print(f"wrote {args.out}/compare.svg, compare.md, compare.json", file=sys.stderr)
 
 
