@@ -70,7 +70,8 @@ pub struct Args {
     #[arg(long = "distribution", alias = "dist", default_value = "uniform")]
     pub distribution: String,
     /// Open loop: R requests per second in total on a fixed schedule;
-    /// latency counts from each request's intended send time.
+    /// latency counts from each request's intended send time. Requests
+    /// that fall due together go out in one write (-P does not apply).
     #[arg(long)]
     pub rate: Option<f64>,
     /// Cluster mode: discover the topology with CLUSTER SLOTS and route keys.

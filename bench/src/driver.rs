@@ -668,8 +668,11 @@ impl Worker<'_> {
             None => match self.open_conn(c, node) {
                 Ok(ci) => ci,
                 Err(_) => {
+                    // A node this client needs is unreachable: it stops
+                    // (the others carry on with the remaining budget).
                     self.lost(p, b"connect");
                     self.clients[c].outstanding = self.clients[c].outstanding.saturating_sub(1);
+                    self.clients[c].dead = true;
                     return;
                 }
             },
@@ -848,7 +851,7 @@ impl Worker<'_> {
             p.hops += 1;
             if p.hops > MAX_HOPS {
                 self.lost(p, b"too many redirects");
-                self.clients[c].outstanding -= 1;
+                self.clients[c].outstanding = self.clients[c].outstanding.saturating_sub(1);
                 self.batch_due.push(c);
                 continue;
             }

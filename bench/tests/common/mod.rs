@@ -121,6 +121,12 @@ impl Redis {
             .unwrap_or(0)
     }
 
+    /// Kills the server (SIGKILL) while clients are connected.
+    pub fn kill(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+
     pub fn dbsize(&self) -> u64 {
         self.cli(&["DBSIZE"]).parse().unwrap()
     }
