@@ -11,6 +11,7 @@ pub mod hll;
 pub mod keys;
 pub mod lists;
 pub mod server;
+pub mod sets;
 pub mod strings;
 pub mod table;
 

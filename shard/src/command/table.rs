@@ -85,7 +85,7 @@ pub const ALL_W: KeySpec = KeySpec::Range {
 pub const CONTAINER: Route = Route::Conn;
 
 /// Every family's commands, in table order.
-fn families() -> [&'static [CommandSpec]; 7] {
+fn families() -> [&'static [CommandSpec]; 8] {
     [
         super::strings::COMMANDS,
         super::keys::COMMANDS,
@@ -94,6 +94,7 @@ fn families() -> [&'static [CommandSpec]; 7] {
         super::hashes::COMMANDS,
         super::bitmaps::COMMANDS,
         super::hll::COMMANDS,
+        super::sets::COMMANDS,
     ]
 }
 

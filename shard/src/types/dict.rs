@@ -348,6 +348,30 @@ impl Dict {
         v.reverse_bits()
     }
 
+    /// One HSCAN/SSCAN step: visits buckets from `cursor` until about
+    /// `count` fields were seen (and at most 10x `count` buckets, Redis's
+    /// bound on empty ones); returns the next cursor, 0 when done.
+    pub fn scan<'a>(
+        &'a self,
+        cursor: u64,
+        count: usize,
+        mut f: impl FnMut(&'a [u8], &'a [u8]),
+    ) -> u64 {
+        let mut c = cursor;
+        let mut budget = count.max(1) * 10;
+        let mut found = 0;
+        loop {
+            c = self.scan_bucket(c, |k, v| {
+                found += 1;
+                f(k, v)
+            });
+            budget = budget.saturating_sub(1);
+            if c == 0 || found >= count || budget == 0 {
+                return c;
+            }
+        }
+    }
+
     /// A random field (not perfectly uniform: a random non-empty bucket,
     /// then a random node of its chain, as Redis's dictGetRandomKey).
     pub fn random(&self, rng: &mut impl rand::Rng) -> Option<(&[u8], &[u8])> {

@@ -5,6 +5,8 @@
 pub mod dict;
 pub mod hash;
 pub mod hll;
+pub mod intset;
 pub mod ldouble;
 pub mod list;
 pub mod listpack;
+pub mod set;
