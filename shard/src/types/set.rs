@@ -271,8 +271,7 @@ impl Set {
         }
     }
 
-    /// A random member (the table's pick is Redis's: a random non-empty
-    /// bucket, then a random node of its chain).
+    /// A random member, uniformly (see `Dict::random_fair`).
     pub fn random(&self, rng: &mut impl rand::Rng) -> Option<Member<'_>> {
         let n = self.len();
         if n == 0 {
@@ -284,7 +283,7 @@ impl Set {
                 let o = lp.seek(rng.random_range(0..n) as isize)?;
                 Some(Member::Str(lp.get(o)))
             }
-            Set::Big(d) => d.random(rng).map(|(k, _)| Member::Str(k)),
+            Set::Big(d) => d.random_fair(rng).map(|(k, _)| Member::Str(k)),
         }
     }
 
@@ -299,7 +298,7 @@ impl Set {
                 let mut seen = std::collections::HashSet::with_capacity(count);
                 let mut out = Vec::with_capacity(count);
                 while out.len() < count {
-                    let (k, _) = d.random(rng).expect("non-empty");
+                    let (k, _) = d.random_fair(rng).expect("non-empty");
                     if seen.insert(k.as_ptr() as usize) {
                         out.push(Member::Str(k));
                     }
@@ -324,7 +323,7 @@ impl Set {
                 let mut scratch = Vec::new();
                 for _ in 0..count {
                     {
-                        let (k, _) = d.random(rng).expect("non-empty");
+                        let (k, _) = d.random_fair(rng).expect("non-empty");
                         f(Member::Str(k));
                         scratch.clear();
                         scratch.extend_from_slice(k);
