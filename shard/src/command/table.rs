@@ -85,7 +85,7 @@ pub const ALL_W: KeySpec = KeySpec::Range {
 pub const CONTAINER: Route = Route::Conn;
 
 /// Every family's commands, in table order.
-fn families() -> [&'static [CommandSpec]; 8] {
+fn families() -> [&'static [CommandSpec]; 9] {
     [
         super::strings::COMMANDS,
         super::keys::COMMANDS,
@@ -95,6 +95,7 @@ fn families() -> [&'static [CommandSpec]; 8] {
         super::bitmaps::COMMANDS,
         super::hll::COMMANDS,
         super::sets::COMMANDS,
+        super::sort::COMMANDS,
     ]
 }
 
