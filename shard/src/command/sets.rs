@@ -170,9 +170,9 @@ fn set_read<'c>(ctx: &'c mut Ctx, key: &[u8], reply: &mut Reply) -> Result<Optio
 /// Looks up every key (lazy expiry, LRU, hit/miss counts) and checks its
 /// type in order, as Redis's multi-set commands do; then returns shared
 /// views of them all. Err(()) after replying WRONGTYPE.
-fn load_sets<'c, 'k>(
+fn load_sets<'c>(
     ctx: &'c mut Ctx,
-    keys: &[&'k [u8]],
+    keys: &[&[u8]],
     reply: &mut Reply,
 ) -> Result<Vec<Option<&'c Set>>, ()> {
     let now = ctx.now;

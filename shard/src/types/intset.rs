@@ -129,11 +129,19 @@ impl Intset {
 
     /// The member at `i` (ascending order). Panics when out of range.
     pub fn get(&self, i: usize) -> i64 {
-        each_width!(&self.s, v => v[i] as i64)
+        match &self.s {
+            Store::W16(v) => v[i].into(),
+            Store::W32(v) => v[i].into(),
+            Store::W64(v) => v[i],
+        }
     }
 
     pub fn remove_at(&mut self, i: usize) -> i64 {
-        each_width!(&mut self.s, v => v.remove(i) as i64)
+        match &mut self.s {
+            Store::W16(v) => v.remove(i).into(),
+            Store::W32(v) => v.remove(i).into(),
+            Store::W64(v) => v.remove(i),
+        }
     }
 
     /// Keeps only the members whose index `keep` accepts (batch removal in

@@ -318,17 +318,43 @@ impl Set {
     pub fn pop_many(&mut self, count: usize, rng: &mut impl rand::Rng, mut f: impl FnMut(Member)) {
         let n = self.len();
         let count = count.min(n);
+        // Few of many (SPOP without a count above all): one at a time, with
+        // no allocation; else one pass over the compact forms.
+        let few = count.saturating_mul(4) <= n;
         match self {
             Set::Big(d) => {
-                let mut scratch = Vec::new();
+                // The member is copied out before its node is freed; short
+                // ones on the stack.
+                let mut stack = [0u8; 64];
+                let mut heap = Vec::new();
                 for _ in 0..count {
-                    {
+                    let key: &[u8] = {
                         let (k, _) = d.random_fair(rng).expect("non-empty");
                         f(Member::Str(k));
-                        scratch.clear();
-                        scratch.extend_from_slice(k);
-                    }
-                    d.remove(&scratch);
+                        if k.len() <= stack.len() {
+                            stack[..k.len()].copy_from_slice(k);
+                            &stack[..k.len()]
+                        } else {
+                            heap.clear();
+                            heap.extend_from_slice(k);
+                            &heap
+                        }
+                    };
+                    d.remove(key);
+                }
+            }
+            Set::Int(is) if few => {
+                for _ in 0..count {
+                    let i = rng.random_range(0..is.len());
+                    f(Member::Int(is.remove_at(i)));
+                }
+            }
+            Set::Small(lp) if few => {
+                for _ in 0..count {
+                    let i = rng.random_range(0..lp.len());
+                    let o = lp.seek(i as isize).expect("index in range");
+                    f(Member::Str(lp.get(o)));
+                    lp.delete_at(o);
                 }
             }
             Set::Int(is) => {
