@@ -114,44 +114,14 @@ pub fn numkeys_keys(
     Ok(())
 }
 
-/// A key's list for writing.
-pub(crate) enum Found<'a, T> {
-    Missing,
-    Wrong,
-    Ok(&'a mut T),
-}
+pub(crate) use super::typed::Found;
 
 pub(crate) fn list_mut<'a>(db: &'a mut Db, key: &[u8], now: i64) -> Found<'a, List> {
-    match db.get(key, now) {
-        None => Found::Missing,
-        Some(e) => match e.object_mut() {
-            Some(Object::List(l)) => Found::Ok(l),
-            _ => Found::Wrong,
-        },
-    }
+    super::typed::typed_mut(db, key, now)
 }
 
-/// A key's list for reading, counting keyspace hits and misses. Ok(None)
-/// when missing; Err(()) after replying WRONGTYPE.
 fn list_read<'c>(ctx: &'c mut Ctx, key: &[u8], reply: &mut Reply) -> Result<Option<&'c List>, ()> {
-    let now = ctx.now;
-    let db = ctx.shard.keyspace.db(ctx.db);
-    match db.get(key, now) {
-        None => {
-            ctx.shard.stats.keyspace_misses += 1;
-            Ok(None)
-        }
-        Some(e) => {
-            ctx.shard.stats.keyspace_hits += 1;
-            match e.object() {
-                Some(Object::List(l)) => Ok(Some(l)),
-                _ => {
-                    reply.error(WRONGTYPE);
-                    Err(())
-                }
-            }
-        }
-    }
+    super::typed::typed_read(ctx, key, reply)
 }
 
 #[inline]

@@ -15,6 +15,7 @@ pub mod sets;
 pub mod sort;
 pub mod strings;
 pub mod table;
+mod typed;
 
 pub use ctx::{Ctx, ShardConfig, ShardState};
 use tessera_protocol::{Args, Reply};

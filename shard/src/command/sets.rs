@@ -128,43 +128,16 @@ pub(crate) fn reply_member(reply: &mut Reply, m: Member) {
     }
 }
 
-enum Found<'a> {
-    Missing,
-    Wrong,
-    Ok(&'a mut Set),
-}
+use super::typed::Found;
 
-fn set_mut<'a>(db: &'a mut Db, key: &[u8], now: i64) -> Found<'a> {
-    match db.get(key, now) {
-        None => Found::Missing,
-        Some(e) => match e.object_mut() {
-            Some(Object::Set(s)) => Found::Ok(s),
-            _ => Found::Wrong,
-        },
-    }
+fn set_mut<'a>(db: &'a mut Db, key: &[u8], now: i64) -> Found<'a, Set> {
+    super::typed::typed_mut(db, key, now)
 }
 
 /// A key's set for reading (counting hits and misses). Ok(None) when
 /// missing; Err(()) after replying WRONGTYPE.
 fn set_read<'c>(ctx: &'c mut Ctx, key: &[u8], reply: &mut Reply) -> Result<Option<&'c Set>, ()> {
-    let now = ctx.now;
-    let db = ctx.shard.keyspace.db(ctx.db);
-    match db.get(key, now) {
-        None => {
-            ctx.shard.stats.keyspace_misses += 1;
-            Ok(None)
-        }
-        Some(e) => {
-            ctx.shard.stats.keyspace_hits += 1;
-            match e.object() {
-                Some(Object::Set(s)) => Ok(Some(s)),
-                _ => {
-                    reply.error(WRONGTYPE);
-                    Err(())
-                }
-            }
-        }
-    }
+    super::typed::typed_read(ctx, key, reply)
 }
 
 /// Looks up every key (lazy expiry, LRU, hit/miss counts) and checks its
