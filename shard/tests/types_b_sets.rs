@@ -100,6 +100,7 @@ proptest! {
         // Redis's rule: an intset until a non-integer member or more than
         // the limit; never back.
         let mut converted = false;
+        let mut saw_string = false;
         for op in ops {
             match op {
                 SetOp::Add(m) => {
@@ -110,7 +111,10 @@ proptest! {
                     });
                     let new = s.add(&m, lim);
                     prop_assert_eq!(new, model.insert(m.clone()));
-                    if parse_i64_strict(&m).is_none() || model.len() > max_intset_entries {
+                    if parse_i64_strict(&m).is_none() {
+                        saw_string = true;
+                    }
+                    if saw_string || model.len() > max_intset_entries {
                         converted = true;
                     }
                 }
@@ -138,6 +142,10 @@ proptest! {
                 prop_assert_eq!(s.len(), model.len());
                 let want = if converted { "hashtable" } else { "intset" };
                 prop_assert_eq!(s.encoding(), want);
+                // Integers only, past the intset: the chunked integers.
+                if converted && !saw_string {
+                    prop_assert!(matches!(s, Set::Ints(_)), "{:?}", s.encoding());
+                }
                 if let Set::Small(_) = s {
                     prop_assert!(model.len() <= SMALL_MAX_ENTRIES);
                     prop_assert!(model.iter().all(|m| m.len() <= SMALL_MAX_VALUE));
@@ -242,9 +250,15 @@ proptest! {
 
 #[test]
 fn random_members_are_roughly_uniform_in_every_form() {
-    let lim = SetLimits::default();
-    let forms: [(&str, Vec<String>); 3] = [
+    let lim = SetLimits {
+        max_intset_entries: 16,
+    };
+    let forms: [(&str, Vec<String>); 4] = [
         ("intset", (0..10).map(|i| i.to_string()).collect()),
+        (
+            "ints",
+            (0..1000).map(|i| (i * 7 - 3000).to_string()).collect(),
+        ),
         ("small", (0..10).map(|i| format!("m{i}")).collect()),
         ("big", (0..1000).map(|i| format!("m{i}")).collect()),
     ];
@@ -253,6 +267,9 @@ fn random_members_are_roughly_uniform_in_every_form() {
         let mut s = Set::new_for(members[0].as_bytes());
         for m in &members {
             s.add(m.as_bytes(), lim);
+        }
+        if name == "ints" {
+            assert!(matches!(s, Set::Ints(_)));
         }
         let n = members.len();
         let draws = n * 200;
@@ -368,9 +385,16 @@ fn deleting_big_sets_is_deferred() {
     for i in 0..5000 {
         run(&mut st, &["SADD", "big", &format!("m{i}")]);
     }
+    // 30000 integers: ~120 chunks of the integer form.
+    let ints: Vec<String> = (0..30000).map(|i| (i * 3).to_string()).collect();
+    for chunk in ints.chunks(1000) {
+        let mut a = vec!["SADD", "bigints"];
+        a.extend(chunk.iter().map(|s| s.as_str()));
+        run(&mut st, &a);
+    }
     run(&mut st, &["SADD", "small", "1"]);
-    assert_eq!(run(&mut st, &["DEL", "big", "small"]), ":2\r\n");
-    assert_eq!(st.lazy_free_objects.len(), 1);
+    assert_eq!(run(&mut st, &["DEL", "big", "small", "bigints"]), ":3\r\n");
+    assert_eq!(st.lazy_free_objects.len(), 2);
     let mut steps = 0;
     while !st.lazy_free_step(100) {
         steps += 1;

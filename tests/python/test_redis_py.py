@@ -99,3 +99,15 @@ def test_sets_across_shards(r):
     assert r.sort("{u}ids", by="{u}w_*", get="{u}n_*") == [None, None, "one"]
     assert r.sort("{u}ids", desc=True, store="{u}out") == 3
     assert r.lrange("{u}out", 0, -1) == ["3", "2", "1"]
+
+
+def test_big_integer_set_scan_and_pop(r):
+    assert r.sadd("ints", *range(-500, 1500)) == 2000
+    assert r.object("encoding", "ints") == "hashtable"
+    assert set(int(m) for m in r.sscan_iter("ints", count=13)) == set(range(-500, 1500))
+    assert r.sismember("ints", 1499) and not r.sismember("ints", "01499")
+    assert len(set(r.srandmember("ints", 50))) == 50
+    popped = r.spop("ints", 700)
+    assert len(set(popped)) == 700 and r.scard("ints") == 1300
+    assert r.sadd("ints", "x") == 1
+    assert r.scard("ints") == 1301

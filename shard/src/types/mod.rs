@@ -2,6 +2,7 @@
 //! (quicklists of listpacks), hashes (listpack or chained table) and
 //! Redis-compatible HyperLogLog strings.
 
+pub mod bigintset;
 pub mod dict;
 pub mod hash;
 pub mod hll;

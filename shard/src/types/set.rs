@@ -9,10 +9,15 @@
 //!   Redis 7.0 reports for the same commands; it exists because a table of
 //!   three short members costs several times their bytes.
 //! * `Big`: the chained table of `dict.rs` with empty values ("hashtable").
+//! * `Ints`: sorted chunks of integers (`bigintset.rs`), what an intset
+//!   becomes past `set-max-intset-entries`: Redis 7.0 reports a hash table
+//!   there ("hashtable"), and the set becomes `Small`/`Big` on the first
+//!   non-integer member, as Redis's would hold strings from then on.
 //!
 //! Like Redis, a set never converts back to a smaller form (SREM and SPOP
 //! keep the encoding).
 
+use super::bigintset::BigIntset;
 use super::dict::Dict;
 use super::intset::Intset;
 use super::listpack::Listpack;
@@ -76,6 +81,7 @@ pub enum Set {
     Int(Intset),
     Small(Listpack),
     Big(Dict),
+    Ints(BigIntset),
 }
 
 fn lp_find(lp: &Listpack, m: &[u8]) -> Option<usize> {
@@ -137,6 +143,7 @@ impl Set {
             Set::Int(s) => s.len(),
             Set::Small(lp) => lp.len(),
             Set::Big(d) => d.len(),
+            Set::Ints(b) => b.len(),
         }
     }
 
@@ -148,7 +155,7 @@ impl Set {
     pub fn encoding(&self) -> &'static str {
         match self {
             Set::Int(_) => "intset",
-            Set::Small(_) | Set::Big(_) => "hashtable",
+            Set::Small(_) | Set::Big(_) | Set::Ints(_) => "hashtable",
         }
     }
 
@@ -157,6 +164,7 @@ impl Set {
             Set::Int(s) => parse_i64_strict(m).is_some_and(|x| s.contains(x)),
             Set::Small(lp) => lp_find(lp, m).is_some(),
             Set::Big(d) => d.contains(m),
+            Set::Ints(b) => parse_i64_strict(m).is_some_and(|x| b.contains(x)),
         }
     }
 
@@ -165,25 +173,38 @@ impl Set {
     pub fn contains_member(&self, m: Member) -> bool {
         match (self, m) {
             (Set::Int(s), Member::Int(x)) => s.contains(x),
+            (Set::Ints(b), Member::Int(x)) => b.contains(x),
             (_, Member::Str(b)) => self.contains(b),
             (_, Member::Int(x)) => self.contains(itoa::Buffer::new().format(x).as_bytes()),
         }
     }
 
-    /// Leaves the intset form: the listpack when the members (plus the one
-    /// about to be added) fit it, else the table.
-    fn convert_from_int(&mut self) {
-        let Set::Int(is) = self else { return };
+    /// Leaves the intset form past the entry limit: the chunks of integers.
+    fn convert_int_to_ints(&mut self) {
+        if let Set::Int(is) = self {
+            *self = Set::Ints(BigIntset::from_sorted(is.iter()));
+        }
+    }
+
+    /// A non-integer member is coming: the members as strings, in the
+    /// listpack when they (plus the one about to be added) fit it, else the
+    /// table.
+    fn convert_to_strings(&mut self) {
+        let ints: Vec<i64> = match self {
+            Set::Int(is) => is.iter().collect(),
+            Set::Ints(b) => b.iter().copied().collect(),
+            _ => return,
+        };
         let mut b = itoa::Buffer::new();
-        if is.len() < SMALL_MAX_ENTRIES {
+        if ints.len() < SMALL_MAX_ENTRIES {
             let mut lp = Listpack::new();
-            for x in is.iter() {
+            for &x in &ints {
                 lp.push_back(b.format(x).as_bytes());
             }
             *self = Set::Small(lp);
         } else {
-            let mut d = Dict::with_capacity(is.len() + 1);
-            for x in is.iter() {
+            let mut d = Dict::with_capacity(ints.len() + 1);
+            for &x in &ints {
                 d.insert(b.format(x).as_bytes(), b"");
             }
             *self = Set::Big(d);
@@ -208,11 +229,17 @@ impl Set {
                         return false;
                     }
                     if is.len() > lim.max_intset_entries {
-                        self.convert_from_int();
+                        self.convert_int_to_ints();
                     }
                     return true;
                 }
-                None => self.convert_from_int(),
+                None => self.convert_to_strings(),
+            }
+        }
+        if let Set::Ints(b) = self {
+            match parse_i64_strict(m) {
+                Some(x) => return b.insert(x),
+                None => self.convert_to_strings(),
             }
         }
         if let Set::Small(lp) = self {
@@ -242,6 +269,7 @@ impl Set {
             {
                 is.insert(x)
             }
+            (Set::Ints(b), Member::Int(x)) => b.insert(x),
             (_, m) => self.add(m.bytes(&mut itoa::Buffer::new()), lim),
         }
     }
@@ -258,6 +286,7 @@ impl Set {
                 None => false,
             },
             Set::Big(d) => d.remove(m),
+            Set::Ints(b) => parse_i64_strict(m).is_some_and(|x| b.remove(x)),
         }
     }
 
@@ -268,6 +297,7 @@ impl Set {
             Set::Int(s) => SetIter::Int(s, 0),
             Set::Small(lp) => SetIter::Small(lp.iter()),
             Set::Big(d) => SetIter::Big(d.iter()),
+            Set::Ints(b) => SetIter::Ints(b.iter()),
         }
     }
 
@@ -284,6 +314,7 @@ impl Set {
                 Some(Member::Str(lp.get(o)))
             }
             Set::Big(d) => d.random_fair(rng).map(|(k, _)| Member::Str(k)),
+            Set::Ints(b) => b.random(rng).map(Member::Int),
         }
     }
 
@@ -291,20 +322,23 @@ impl Set {
     /// random order.
     pub fn sample_distinct(&self, count: usize, rng: &mut impl rand::Rng) -> Vec<Member<'_>> {
         let n = self.len();
-        if let Set::Big(d) = self {
-            // Few of many: draw until enough distinct ones came up (node
-            // addresses tell them apart); else shuffle them all.
-            if count.saturating_mul(3) <= n {
-                let mut seen = std::collections::HashSet::with_capacity(count);
-                let mut out = Vec::with_capacity(count);
-                while out.len() < count {
-                    let (k, _) = d.random_fair(rng).expect("non-empty");
-                    if seen.insert(k.as_ptr() as usize) {
-                        out.push(Member::Str(k));
-                    }
+        if matches!(self, Set::Big(_) | Set::Ints(_)) && count.saturating_mul(3) <= n {
+            // Few of many: draw until enough distinct ones came up (told
+            // apart by value, or by node address in the table); else
+            // shuffle them all.
+            let mut seen = std::collections::HashSet::with_capacity(count);
+            let mut out = Vec::with_capacity(count);
+            while out.len() < count {
+                let m = self.random(rng).expect("non-empty");
+                let id = match m {
+                    Member::Int(i) => i as u64,
+                    Member::Str(s) => s.as_ptr() as u64,
+                };
+                if seen.insert(id) {
+                    out.push(m);
                 }
-                return out;
             }
+            return out;
         }
         let all: Vec<Member> = self.iter().collect();
         pick_indexes(n, count, rng)
@@ -341,6 +375,11 @@ impl Set {
                         }
                     };
                     d.remove(key);
+                }
+            }
+            Set::Ints(b) => {
+                for _ in 0..count {
+                    f(Member::Int(b.pop_random(rng).expect("non-empty")));
                 }
             }
             Set::Int(is) if few => {
@@ -391,6 +430,7 @@ impl Set {
     pub fn scan<'a>(&'a self, cursor: u64, count: usize, mut f: impl FnMut(Member<'a>)) -> u64 {
         match self {
             Set::Big(d) => d.scan(cursor, count, |k, _| f(Member::Str(k))),
+            Set::Ints(b) => b.scan(cursor, count, |x| f(Member::Int(x))),
             _ => {
                 for m in self.iter() {
                     f(m);
@@ -404,6 +444,7 @@ impl Set {
     pub fn free_effort(&self) -> usize {
         match self {
             Set::Big(d) => d.len(),
+            Set::Ints(b) => b.chunk_count(),
             _ => 1,
         }
     }
@@ -412,6 +453,7 @@ impl Set {
     pub fn free_some(&mut self, budget: usize) -> bool {
         match self {
             Set::Big(d) => d.free_some(budget),
+            Set::Ints(b) => b.free_some(budget),
             _ => true,
         }
     }
@@ -422,6 +464,7 @@ impl Set {
             Set::Int(s) => s.heap_bytes(),
             Set::Small(lp) => lp.capacity(),
             Set::Big(d) => d.heap_bytes(),
+            Set::Ints(b) => b.heap_bytes(),
         }
     }
 }
@@ -430,6 +473,7 @@ pub enum SetIter<'a> {
     Int(&'a Intset, usize),
     Small(super::listpack::Iter<'a>),
     Big(super::dict::DictIter<'a>),
+    Ints(super::bigintset::Iter<'a>),
 }
 
 impl<'a> Iterator for SetIter<'a> {
@@ -447,6 +491,7 @@ impl<'a> Iterator for SetIter<'a> {
             }
             SetIter::Small(it) => it.next().map(Member::Str),
             SetIter::Big(it) => it.next().map(|(k, _)| Member::Str(k)),
+            SetIter::Ints(it) => it.next().map(|&x| Member::Int(x)),
         }
     }
 }
