@@ -7,19 +7,13 @@ use super::acl::{
 };
 use super::errors::*;
 use super::flags::{DENYOOM, FAST, READONLY, WRITE};
-use super::table::{KEY1_R, KEY1_W};
-use super::{CommandSpec, Ctx, KeyPos, KeySpec, Route, Split, Writes};
+use super::table::{KEY12_W, KEY1_R, KEY1_W};
+use super::{CommandSpec, Ctx, KeyPos, KeySpec, Route, Split};
 use crate::cmd;
 use crate::store::{lru_clock, Db, Entry, Object};
 use crate::types::list::{List, NodeLimit};
 use crate::util::{eq_ic, parse_i64_strict};
 
-const KEY12_W: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-    writes: Writes::All,
-};
 const LMPOP_KEYS: KeySpec = KeySpec::Custom {
     legacy: (0, 0, 0),
     find: numkeys_at_1,

@@ -6,7 +6,7 @@ use super::acl::{FAST as A_FAST, READ as A_READ, SET as A_SET, SLOW as A_SLOW, W
 use super::errors::*;
 use super::flags::{DENYOOM, FAST, READONLY, WRITE};
 use super::hashes::{parse_scan_cursor, parse_scan_options, ERR_RANGE_LONG};
-use super::table::{ALL_R, KEY1_R, KEY1_W};
+use super::table::{ALL_R, KEY12_W, KEY1_R, KEY1_W};
 use super::{CommandSpec, Ctx, KeyPos, KeySpec, Route, Split, Writes};
 use crate::cmd;
 use crate::glob::glob_match;
@@ -19,13 +19,6 @@ const W_SLOW: u32 = A_WRITE | A_SET | A_SLOW;
 const R_FAST: u32 = A_READ | A_SET | A_FAST;
 const R_SLOW: u32 = A_READ | A_SET | A_SLOW;
 
-/// SMOVE: both keys may be written.
-const KEY12_W: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-    writes: Writes::All,
-};
 /// The *STORE commands: the destination is written, the sources read.
 const DEST_THEN_SOURCES: KeySpec = KeySpec::Range {
     first: 1,

@@ -66,6 +66,13 @@ pub const KEY1_W: KeySpec = KeySpec::Range {
     step: 1,
     writes: Writes::All,
 };
+/// Keys at arguments 1 and 2, both written (RENAME, LMOVE, SMOVE...).
+pub const KEY12_W: KeySpec = KeySpec::Range {
+    first: 1,
+    last: 2,
+    step: 1,
+    writes: Writes::All,
+};
 /// Every argument from 1 on is a key, read.
 pub const ALL_R: KeySpec = KeySpec::Range {
     first: 1,
