@@ -179,6 +179,16 @@ const PARAMS: &[Param] = &[
         help: "hashes with a longer field or value use a hash table",
     },
     Param {
+        name: "set-max-intset-entries",
+        kind: Kind::Memory {
+            min: 0,
+            max: i64::MAX,
+        },
+        default: "512",
+        mutable: true,
+        help: "sets of integers with more members than this use a hash table",
+    },
+    Param {
         name: "active-expire-effort",
         kind: Kind::Int { min: 1, max: 10 },
         default: "1",
@@ -420,6 +430,7 @@ impl Config {
             list_max_listpack_size: self.int("list-max-listpack-size"),
             hash_max_listpack_entries: self.int("hash-max-listpack-entries") as usize,
             hash_max_listpack_value: self.int("hash-max-listpack-value") as usize,
+            set_max_intset_entries: self.int("set-max-intset-entries") as usize,
         }
     }
 }

@@ -195,6 +195,8 @@ fn expiry_is_millisecond_precise_and_active() {
             .arg(300)
             .ignore();
     }
+    // 300 ms: the pipeline and DBSIZE must finish before the first key
+    // expires, even on a loaded machine.
     let _: () = p.query(&mut c).unwrap();
     let n: i64 = cmd("DBSIZE").query(&mut c).unwrap();
     // 300 ms leaves a loaded machine time to count them before they expire.

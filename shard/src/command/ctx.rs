@@ -27,6 +27,8 @@ pub struct ShardConfig {
     pub hash_max_listpack_entries: usize,
     /// ...and while every field and value is at most this long.
     pub hash_max_listpack_value: usize,
+    /// A set of integers stays an intset up to this many members.
+    pub set_max_intset_entries: usize,
 }
 
 impl Default for ShardConfig {
@@ -39,6 +41,7 @@ impl Default for ShardConfig {
             list_max_listpack_size: -2,
             hash_max_listpack_entries: 128,
             hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
         }
     }
 }

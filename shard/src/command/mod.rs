@@ -11,8 +11,11 @@ pub mod hll;
 pub mod keys;
 pub mod lists;
 pub mod server;
+pub mod sets;
+pub mod sort;
 pub mod strings;
 pub mod table;
+mod typed;
 
 pub use ctx::{Ctx, ShardConfig, ShardState};
 use tessera_protocol::{Args, Reply};

@@ -162,6 +162,17 @@ impl Db {
         }
     }
 
+    /// A live key's entry, with no side effect at all (no lazy expiry, no
+    /// LRU): for commands that read several keys at once (SINTER, SORT BY)
+    /// after a first pass of `get` on each.
+    pub fn peek(&self, key: &[u8], now: i64) -> Option<&Entry> {
+        let h = Self::hash(&self.hasher, key);
+        self.slots[key_slot(key) as usize]
+            .table
+            .find(h, |e| e.key() == key)
+            .filter(|e| !e.is_expired(now))
+    }
+
     /// True when the key exists and has not expired.
     pub fn contains(&mut self, key: &[u8], now: i64) -> bool {
         self.get_quiet(key, now).is_some()

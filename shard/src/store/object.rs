@@ -5,6 +5,7 @@
 
 use crate::types::hash::Hash;
 use crate::types::list::List;
+use crate::types::set::Set;
 
 #[derive(Clone, Debug)]
 pub enum Object {
@@ -13,6 +14,7 @@ pub enum Object {
     Str(Vec<u8>),
     List(List),
     Hash(Hash),
+    Set(Set),
 }
 
 impl Object {
@@ -21,6 +23,7 @@ impl Object {
             Object::Str(_) => "string",
             Object::List(_) => "list",
             Object::Hash(_) => "hash",
+            Object::Set(_) => "set",
         }
     }
 
@@ -32,6 +35,7 @@ impl Object {
             // Redis 7.0 reports every list as a quicklist.
             Object::List(_) => "quicklist",
             Object::Hash(h) => h.encoding(),
+            Object::Set(s) => s.encoding(),
         }
     }
 
@@ -45,6 +49,7 @@ impl Object {
                 crate::types::hash::Hash::Small(_) => 1,
                 crate::types::hash::Hash::Big(d) => d.len(),
             },
+            Object::Set(s) => s.free_effort(),
         }
     }
 
@@ -54,6 +59,7 @@ impl Object {
         match self {
             Object::List(l) => l.free_some(budget),
             Object::Hash(crate::types::hash::Hash::Big(d)) => d.free_some(budget),
+            Object::Set(s) => s.free_some(budget),
             _ => true,
         }
     }
