@@ -12,20 +12,13 @@ forwarded between shards, as in real use.
 Standard library only; needs redis-server, redis-benchmark, redis-cli, taskset.
 """
 import argparse
-import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+from benchutil import free_port
+from benchutil import proc_cpu_seconds as cpu_seconds
 
 
 def wait_ready(cli, port):
@@ -44,12 +37,6 @@ def bench(args, port, test):
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     line = [l for l in out.splitlines() if l.startswith('"') and not l.startswith('"test"')][-1]
     return float(line.split('","')[1])
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_server(argv, cpus, cli, port, args, tests):

@@ -14,42 +14,29 @@ per key when loading keys with `redis-cli --pipe`. Runs are interleaved
 with `ZADD z N member:N` through `redis-cli --pipe`, the server CPU time per
 ZADD of that load, and CPU per ZRANK of random members (redis-benchmark).
 
+    scripts/bench_server.py --set-members 1000000    # only: RSS per member of one big set
+
+With --set-members N it only measures the RSS added per member when one set
+is loaded with N members (SADD of 1000 members at a time through
+`redis-cli --pipe`), once with integers (0..N-1: past the intset limit, so a
+hash table in both servers) and once with strings `member:N`, each on fresh
+servers warmed up by the same load of a 10k-member set, deleted before
+measuring (the first bulk load's connection buffers are not the set's).
+
 Standard library only; needs redis-server, redis-cli, redis-benchmark, taskset.
 """
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def cpu_seconds(pid):
-    """utime + stime of a process and all its threads, in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def rss_bytes(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+from benchutil import free_port
+from benchutil import proc_cpu_seconds as cpu_seconds
+from benchutil import proc_rss_bytes as rss_bytes
 
 
 def wait_ready(port, timeout=20):
@@ -98,6 +85,21 @@ def bench_once(srv, test, pipeline, args):
     return (after - before) / args.requests * 1e6, rps
 
 
+def cli(s, *argv):
+    return subprocess.run(["redis-cli", "-p", str(s.port), *argv], capture_output=True, text=True).stdout.strip()
+
+
+def load_rss_per_item(s, payload, count_argv):
+    """Loads `payload` with redis-cli --pipe; RSS added per item, the items
+    counted by the command `count_argv` (DBSIZE, SCARD...)."""
+    time.sleep(0.5)
+    before = rss_bytes(s.proc.pid)
+    subprocess.run(["redis-cli", "-p", str(s.port), "--pipe"], input=payload, capture_output=True, check=True)
+    n = int(cli(s, *count_argv))
+    time.sleep(0.5)
+    return (rss_bytes(s.proc.pid) - before) / max(n, 1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tessera", default="target/release/tessera-server")
@@ -107,12 +109,15 @@ def main():
     ap.add_argument("--requests", type=int, default=200000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--keys", type=int, default=1000000)
-    ap.add_argument("--zset-members", type=int, default=0)
+    ap.add_argument("--zset-members", type=int, default=0, help="only measure one sorted set of N members")
+    ap.add_argument("--set-members", type=int, default=0, help="only measure RSS per member of one set of N members")
     args = ap.parse_args()
     if not os.path.exists(args.tessera):
         raise SystemExit(f"{args.tessera} not found: cargo build --release first")
     if args.zset_members:
         return zset_memory(args)
+    if args.set_members:
+        return set_memory(args)
 
     tmp = tempfile.mkdtemp()
     servers = start_servers(args, tmp)
@@ -136,12 +141,7 @@ def main():
     try:
         payload = "".join(f"*3\r\n$3\r\nSET\r\n${len(k)}\r\n{k}\r\n$8\r\nvalue:{i % 100:02d}\r\n" for i, k in ((i, f"key:{i}") for i in range(args.keys))).encode()
         for s in servers:
-            time.sleep(0.5)
-            before = rss_bytes(s.proc.pid)
-            subprocess.run(["redis-cli", "-p", str(s.port), "--pipe"], input=payload, capture_output=True, check=True)
-            n = int(subprocess.run(["redis-cli", "-p", str(s.port), "dbsize"], capture_output=True, text=True).stdout)
-            time.sleep(0.5)
-            mem[s.name] = (rss_bytes(s.proc.pid) - before) / max(n, 1)
+            mem[s.name] = load_rss_per_item(s, payload, ["dbsize"])
     finally:
         for s in servers:
             s.stop()
@@ -190,6 +190,50 @@ def zset_memory(args):
         print(f"{name:<10}{card:>10}{rss:>12.1f}{zadd:>10.3f}{zrank:>10.3f}")
     t, r = res["tessera"], res["redis"]
     print(f"{'ratio':<10}{'':>10}{t[0] / r[0]:>12.2f}{t[1] / r[1]:>10.2f}{t[2] / r[2]:>10.2f}")
+
+
+def sadd_payload(members, key="s", batch=1000):
+    """SADD key m... commands of `batch` members each, as RESP."""
+    out = []
+    for i in range(0, len(members), batch):
+        chunk = members[i:i + batch]
+        out.append(f"*{len(chunk) + 2}\r\n$4\r\nSADD\r\n${len(key)}\r\n{key}\r\n")
+        out.extend(f"${len(m)}\r\n{m}\r\n" for m in chunk)
+    return "".join(out).encode()
+
+
+def set_memory(args):
+    n = args.set_members
+    kinds = [("integers", [str(i) for i in range(n)]), ("member:N", [f"member:{i}" for i in range(n)])]
+    tmp = tempfile.mkdtemp()
+    result = {}
+    try:
+        for kind, members in kinds:
+            payload = sadd_payload(members)
+            warm = sadd_payload([f"w:{i}" for i in range(10000)], key="w")
+            servers = start_servers(args, tmp)
+            try:
+                for s in servers:
+                    # Warm-up: the first bulk load's connection buffers
+                    # (megabytes in Tessera, kept by the allocator) are
+                    # not the set's; allocate them before measuring.
+                    subprocess.run(["redis-cli", "-p", str(s.port), "--pipe"], input=warm, capture_output=True, check=True)
+                    cli(s, "del", "w")
+                    per = load_rss_per_item(s, payload, ["scard", "s"])
+                    card = cli(s, "scard", "s")
+                    result[(kind, s.name)] = (per, card, cli(s, "object", "encoding", "s"))
+            finally:
+                for s in servers:
+                    s.stop()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    names = [s.name for s in servers]
+    print(f"# RSS added per member, one set of {n} members loaded with SADD x1000 through redis-cli --pipe")
+    print(f"{'members':<12}" + "".join(f"{nm + ' B/member':>20}" for nm in names) + f"{'tessera/redis':>16}")
+    for kind, _ in kinds:
+        line = f"{kind:<12}" + "".join(f"{result[(kind, nm)][0]:>20.1f}" for nm in names)
+        line += f"{result[(kind, 'tessera')][0] / result[(kind, 'redis')][0]:>16.2f}"
+        print(line + "   " + ", ".join(f"{nm}: {result[(kind, nm)][1]} {result[(kind, nm)][2]}" for nm in names))
 
 
 if __name__ == "__main__":

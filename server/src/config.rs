@@ -179,6 +179,16 @@ const PARAMS: &[Param] = &[
         help: "hashes with a longer field or value use a hash table",
     },
     Param {
+        name: "set-max-intset-entries",
+        kind: Kind::Memory {
+            min: 0,
+            max: i64::MAX,
+        },
+        default: "512",
+        mutable: true,
+        help: "sets of integers with more members than this use a hash table",
+    },
+    Param {
         name: "zset-max-listpack-entries",
         kind: Kind::Memory {
             min: 0,
@@ -442,6 +452,7 @@ impl Config {
             hash_max_listpack_value: self.int("hash-max-listpack-value") as usize,
             zset_max_listpack_entries: self.int("zset-max-listpack-entries") as usize,
             zset_max_listpack_value: self.int("zset-max-listpack-value") as usize,
+            set_max_intset_entries: self.int("set-max-intset-entries") as usize,
         }
     }
 }

@@ -89,6 +89,10 @@ pub struct Conn {
     key_order: Vec<(u32, u32)>,
     local_out: Vec<u8>,
     keypos: Vec<KeyPos>,
+    /// The last recv left the socket empty (see `NetRing::recv`).
+    drained: bool,
+    /// Scratch for `prefetch_keys`: each request's (key hash, slot).
+    prefetched: Vec<(u64, u16)>,
     now: i64,
     /// Bytes the parser says the next request needs (big bulks), and where
     /// the parsed requests of this batch end.
@@ -198,6 +202,8 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         key_order: Vec::new(),
         local_out: Vec::new(),
         keypos: Vec::new(),
+        prefetched: Vec::new(),
+        drained: true,
         now: 0,
         need: 0,
         parsed_end_pos: 0,
@@ -321,13 +327,10 @@ impl Conn {
     }
 
     async fn read_more(&mut self) -> std::io::Result<()> {
-        let qlimit = self
-            .rt
-            .shared
-            .config
-            .lock()
-            .map(|c| c.query_buffer_limit())
-            .unwrap_or(1 << 30);
+        // The cached limit (refreshed only when CONFIG SET moved the config
+        // generation): no lock per read.
+        self.refresh_limits();
+        let qlimit = self.qlimit;
         if self.rbuf.len() >= qlimit {
             log::warn!(
                 "closing client {} that reached max query buffer length ({} bytes)",
@@ -338,10 +341,11 @@ impl Conn {
         }
         let want = READ_CHUNK.max(self.need.saturating_sub(self.rbuf.len()).min(qlimit));
         self.rbuf.reserve(want);
+        let offered = self.rbuf.capacity() - self.rbuf.len();
         let done = self
             .rt
             .net
-            .recv(self.fd, std::mem::take(&mut self.rbuf))
+            .recv(self.fd, std::mem::take(&mut self.rbuf), self.drained)
             .await;
         self.rbuf = done.recv.unwrap_or_default();
         match done.result {
@@ -351,7 +355,9 @@ impl Conn {
                     "peer closed",
                 ))
             }
-            Ok(_) => {}
+            // A short read emptied the socket: the next recv will most
+            // likely find nothing until the peer has our reply.
+            Ok(n) => self.drained = n < offered,
             Err(e) => return Err(e),
         }
         let mut m = self.meta.borrow_mut();
@@ -405,6 +411,9 @@ impl Conn {
         self.meta.borrow_mut().last_active_ms = self.now;
         let spans = std::mem::take(&mut self.spans);
         let cmds = std::mem::take(&mut self.cmds);
+        if cmds.len() > 1 {
+            self.prefetch_keys(frozen, &spans, &cmds);
+        }
         for &(first, argc) in &cmds {
             let args = Args::new(frozen, &spans[first as usize..(first + argc) as usize]);
             self.dispatch_one(args, frozen).await;
@@ -421,6 +430,25 @@ impl Conn {
         self.cmds = cmds;
         self.cmds.clear();
         Ok(())
+    }
+
+    /// Prefetches the first argument of every request of a pipelined batch
+    /// as a key (where it is one, which is most commands), so the batch's
+    /// cache misses overlap. A slot this shard does not own has an empty
+    /// table here, so keys owned elsewhere cost only their hash.
+    fn prefetch_keys(&mut self, frozen: &Bytes, spans: &[ArgSpan], cmds: &[(u32, u32)]) {
+        let mut st = self.rt.state.borrow_mut();
+        let db = st.keyspace.db(self.db);
+        let at = &mut self.prefetched;
+        at.clear();
+        for &(first, argc) in cmds {
+            if argc >= 2 {
+                at.push(db.prefetch_slot(&frozen[spans[first as usize + 1].range()]));
+            }
+        }
+        for &p in at.iter() {
+            db.prefetch_entry(p);
+        }
     }
 
     /// The output buffer for a reply made here, right now: straight into

@@ -37,6 +37,8 @@ use io_uring::{opcode, squeue, types, IoUring};
 use slab::Slab;
 
 const WAKE_TOKEN: u64 = u64::MAX;
+/// From the kernel's io_uring.h (the io-uring crate keeps its copy private).
+const IORING_RECVSEND_POLL_FIRST: u16 = 1;
 
 /// How other shards wake this one when it is parked in its ring.
 pub struct Wake {
@@ -102,6 +104,7 @@ impl NetRing {
             .setup_coop_taskrun()
             .setup_taskrun_flag()
             .setup_single_issuer()
+            .setup_defer_taskrun()
             .build(entries)?;
         let nr = Rc::new(NetRing {
             ring: RefCell::new(ring),
@@ -138,7 +141,10 @@ impl NetRing {
     }
 
     /// Receives into the spare capacity of `buf` (reserve before calling).
-    pub fn recv(self: &Rc<Self>, fd: RawFd, mut buf: BytesMut) -> OpFuture {
+    /// `poll_first`: the socket was just drained (the peer is waiting for
+    /// our reply), so skip the recv attempt that would find nothing and
+    /// arm the readiness poll straight away.
+    pub fn recv(self: &Rc<Self>, fd: RawFd, mut buf: BytesMut, poll_first: bool) -> OpFuture {
         let len = buf.capacity() - buf.len();
         let ptr = unsafe { buf.as_mut_ptr().add(buf.len()) };
         let key = self.ops.borrow_mut().insert(Op {
@@ -146,6 +152,11 @@ impl NetRing {
             buf: Buf::None,
         });
         let sqe = opcode::Recv::new(types::Fd(fd), ptr, len as u32)
+            .ioprio(if poll_first {
+                IORING_RECVSEND_POLL_FIRST
+            } else {
+                0
+            })
             .build()
             .user_data(key as u64);
         self.ops.borrow_mut()[key].buf = Buf::Recv(buf);

@@ -75,3 +75,39 @@ def test_inline_command_over_raw_socket():
     s.sendall(b"PING\r\n")
     assert s.recv(100) == b"+PONG\r\n"
     s.close()
+
+
+def test_sets_across_shards(r):
+    members = {f"m{i}" for i in range(300)}
+    assert r.sadd("set:a", *members) == 300
+    assert r.sadd("set:b", "m1", "m2", "x") == 3
+    assert r.type("set:a") == "set"
+    assert r.smembers("set:b") == {"m1", "m2", "x"}
+    assert r.sinter("set:a", "set:b") == {"m1", "m2"}
+    assert r.sunion("set:b", "nosuch") == {"m1", "m2", "x"}
+    assert r.sdiffstore("set:c", "set:b", "set:a") == 1
+    assert r.smembers("set:c") == {"x"}
+    assert [bool(v) for v in r.smismember("set:b", ["m1", "zz"])] == [True, False]
+    assert set(r.sscan_iter("set:a", count=7)) == members
+    popped = r.spop("set:a", 100)
+    assert len(set(popped)) == 100 and r.scard("set:a") == 200
+    assert r.smove("set:b", "set:d", "x")
+    assert r.smembers("set:d") == {"x"}
+    assert set(r.scan_iter(_type="set")) == {"set:a", "set:b", "set:c", "set:d"}
+    r.rpush("{u}ids", 2, 1, 3)
+    r.mset({"{u}w_1": 3, "{u}w_2": 2, "{u}w_3": 1, "{u}n_1": "one"})
+    assert r.sort("{u}ids", by="{u}w_*", get="{u}n_*") == [None, None, "one"]
+    assert r.sort("{u}ids", desc=True, store="{u}out") == 3
+    assert r.lrange("{u}out", 0, -1) == ["3", "2", "1"]
+
+
+def test_big_integer_set_scan_and_pop(r):
+    assert r.sadd("ints", *range(-500, 1500)) == 2000
+    assert r.object("encoding", "ints") == "hashtable"
+    assert set(int(m) for m in r.sscan_iter("ints", count=13)) == set(range(-500, 1500))
+    assert r.sismember("ints", 1499) and not r.sismember("ints", "01499")
+    assert len(set(r.srandmember("ints", 50))) == 50
+    popped = r.spop("ints", 700)
+    assert len(set(popped)) == 700 and r.scard("ints") == 1300
+    assert r.sadd("ints", "x") == 1
+    assert r.scard("ints") == 1301

@@ -27,27 +27,44 @@ impl Server {
     }
 
     pub fn start_with(shards: usize, extra: &[&str]) -> Server {
-        let port = free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera-server"));
-        cmd.args([
-            "--port",
-            &port.to_string(),
-            "--shards",
-            &shards.to_string(),
-            "--loglevel",
-            "warning",
-        ]);
-        cmd.args(extra);
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-        let child = cmd.spawn().expect("start tessera-server");
-        let s = Server { child, port };
-        s.wait_ready();
-        s
+        // A port found free can be taken by another test (or another
+        // program) before the server binds it: then the server exits at
+        // once, and we try again on a fresh port.
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera-server"));
+            cmd.args([
+                "--port",
+                &port.to_string(),
+                "--shards",
+                &shards.to_string(),
+                "--loglevel",
+                "warning",
+            ]);
+            cmd.args(extra);
+            cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+            let child = cmd.spawn().expect("start tessera-server");
+            let mut s = Server { child, port };
+            match s.wait_ready() {
+                Ok(()) => return s,
+                Err(e) => last_err = e,
+            }
+        }
+        panic!("tessera-server did not start: {last_err}");
     }
 
-    fn wait_ready(&self) {
+    /// Waits until the server answers PING; Err with its stderr if it exited.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = self.child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                return Err(format!("exited with {status}: {}", err.trim()));
+            }
             if let Ok(mut c) = TcpStream::connect(("127.0.0.1", self.port)) {
                 let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
                 if c.write_all(b"PING\r\n").is_ok() {
@@ -55,14 +72,14 @@ impl Server {
                     if let Ok(n) = c.read(&mut b) {
                         // +PONG, or -NOAUTH when a password is required.
                         if n > 0 {
-                            return;
+                            return Ok(());
                         }
                     }
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("tessera-server did not become ready on port {}", self.port);
+        Err(format!("no answer on port {} within 60 s", self.port))
     }
 
     pub fn url(&self) -> String {

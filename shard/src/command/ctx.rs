@@ -31,6 +31,8 @@ pub struct ShardConfig {
     pub zset_max_listpack_entries: usize,
     /// ...and while every member is at most this long.
     pub zset_max_listpack_value: usize,
+    /// A set of integers stays an intset up to this many members.
+    pub set_max_intset_entries: usize,
 }
 
 impl Default for ShardConfig {
@@ -45,6 +47,7 @@ impl Default for ShardConfig {
             hash_max_listpack_value: 64,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
+            set_max_intset_entries: 512,
         }
     }
 }

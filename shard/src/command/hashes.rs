@@ -70,43 +70,16 @@ fn limits(ctx: &Ctx) -> HashLimits {
     }
 }
 
-enum Found<'a> {
-    Missing,
-    Wrong,
-    Ok(&'a mut Hash),
-}
+use super::typed::Found;
 
-fn hash_mut<'a>(db: &'a mut Db, key: &[u8], now: i64) -> Found<'a> {
-    match db.get(key, now) {
-        None => Found::Missing,
-        Some(e) => match e.object_mut() {
-            Some(Object::Hash(h)) => Found::Ok(h),
-            _ => Found::Wrong,
-        },
-    }
+fn hash_mut<'a>(db: &'a mut Db, key: &[u8], now: i64) -> Found<'a, Hash> {
+    super::typed::typed_mut(db, key, now)
 }
 
 /// A key's hash for reading (counting hits and misses). Ok(None) when
 /// missing; Err(()) after replying WRONGTYPE.
 fn hash_read<'c>(ctx: &'c mut Ctx, key: &[u8], reply: &mut Reply) -> Result<Option<&'c Hash>, ()> {
-    let now = ctx.now;
-    let db = ctx.shard.keyspace.db(ctx.db);
-    match db.get(key, now) {
-        None => {
-            ctx.shard.stats.keyspace_misses += 1;
-            Ok(None)
-        }
-        Some(e) => {
-            ctx.shard.stats.keyspace_hits += 1;
-            match e.object() {
-                Some(Object::Hash(h)) => Ok(Some(h)),
-                _ => {
-                    reply.error(WRONGTYPE);
-                    Err(())
-                }
-            }
-        }
-    }
+    super::typed::typed_read(ctx, key, reply)
 }
 
 /// Runs `f` on the key's hash, creating it when missing (it is stored only

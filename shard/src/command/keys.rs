@@ -10,20 +10,13 @@ use super::acl::{
 use super::errors::*;
 use super::flags::{DENYOOM, FAST, LOADING, READONLY, STALE, WRITE};
 use super::strings::lookup_read;
-use super::table::{ALL_R, ALL_W, CONTAINER, KEY1_R, KEY1_W, NO_KEYS};
+use super::table::{ALL_R, ALL_W, CONTAINER, KEY12_W, KEY1_R, KEY1_W, NO_KEYS};
 use super::{CommandSpec, Ctx, KeyPos, KeySpec, Merge, Route, ShardState, Split, Writes};
 use crate::cmd;
 use crate::glob::glob_match;
 use crate::store::lru_clock;
 use crate::util::{eq_ic, parse_i64_strict};
 
-/// RENAME/RENAMENX: both keys written.
-const KEYS12_W: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-    writes: Writes::All,
-};
 /// COPY: the source is only read, the destination written.
 const COPY_KEYS: KeySpec = KeySpec::Custom {
     legacy: (1, 2, 1),
@@ -79,9 +72,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("touch", -2, READONLY | FAST, KR_FAST, "generic", ALL_R, Route::Keyed(touch, Split::SumInt),
         "Alters the last access time of a key(s). Returns the number of existing keys specified.", "3.2.1",
         "O(N) where N is the number of keys that will be touched."),
-    cmd!("rename", 3, WRITE, A_KEYSPACE | A_WRITE | A_SLOW, "generic", KEYS12_W,
+    cmd!("rename", 3, WRITE, A_KEYSPACE | A_WRITE | A_SLOW, "generic", KEY12_W,
         Route::Keyed(rename, Split::Gather), "Rename a key", "1.0.0", "O(1)"),
-    cmd!("renamenx", 3, WRITE | FAST, KW_FAST, "generic", KEYS12_W,
+    cmd!("renamenx", 3, WRITE | FAST, KW_FAST, "generic", KEY12_W,
         Route::Keyed(renamenx, Split::Gather), "Rename a key, only if the new key does not exist", "1.0.0", "O(1)"),
     cmd!("copy", -3, WRITE | DENYOOM, A_KEYSPACE | A_WRITE | A_SLOW, "generic", COPY_KEYS,
         Route::Keyed(copy, Split::Gather), "Copy a key", "6.2.0",

@@ -7,19 +7,13 @@ use super::acl::{
 };
 use super::errors::*;
 use super::flags::{DENYOOM, FAST, READONLY, WRITE};
-use super::table::{KEY1_R, KEY1_W};
-use super::{CommandSpec, Ctx, KeyPos, KeySpec, Route, Split, Writes};
+use super::table::{KEY12_W, KEY1_R, KEY1_W};
+use super::{CommandSpec, Ctx, KeyPos, KeySpec, Route, Split};
 use crate::cmd;
 use crate::store::{lru_clock, Db, Entry, Object};
 use crate::types::list::{List, NodeLimit};
 use crate::util::{eq_ic, parse_i64_strict};
 
-const KEY12_W: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-    writes: Writes::All,
-};
 const LMPOP_KEYS: KeySpec = KeySpec::Custom {
     legacy: (0, 0, 0),
     find: numkeys_at_1,
@@ -114,44 +108,14 @@ pub fn numkeys_keys(
     Ok(())
 }
 
-/// A key's list for writing.
-pub(crate) enum Found<'a, T> {
-    Missing,
-    Wrong,
-    Ok(&'a mut T),
-}
+pub(crate) use super::typed::Found;
 
 pub(crate) fn list_mut<'a>(db: &'a mut Db, key: &[u8], now: i64) -> Found<'a, List> {
-    match db.get(key, now) {
-        None => Found::Missing,
-        Some(e) => match e.object_mut() {
-            Some(Object::List(l)) => Found::Ok(l),
-            _ => Found::Wrong,
-        },
-    }
+    super::typed::typed_mut(db, key, now)
 }
 
-/// A key's list for reading, counting keyspace hits and misses. Ok(None)
-/// when missing; Err(()) after replying WRONGTYPE.
 fn list_read<'c>(ctx: &'c mut Ctx, key: &[u8], reply: &mut Reply) -> Result<Option<&'c List>, ()> {
-    let now = ctx.now;
-    let db = ctx.shard.keyspace.db(ctx.db);
-    match db.get(key, now) {
-        None => {
-            ctx.shard.stats.keyspace_misses += 1;
-            Ok(None)
-        }
-        Some(e) => {
-            ctx.shard.stats.keyspace_hits += 1;
-            match e.object() {
-                Some(Object::List(l)) => Ok(Some(l)),
-                _ => {
-                    reply.error(WRONGTYPE);
-                    Err(())
-                }
-            }
-        }
-    }
+    super::typed::typed_read(ctx, key, reply)
 }
 
 #[inline]

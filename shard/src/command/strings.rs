@@ -293,8 +293,11 @@ fn set_generic(
                 false
             }
         }
-    } else {
+    } else if opts.nx || opts.xx {
         ctx.db().get(key, now).is_some()
+    } else {
+        // Plain SET needs no lookup of its own: set_string finds or inserts.
+        false
     };
     if (opts.nx && exists) || (opts.xx && !exists) {
         if !opts.get {

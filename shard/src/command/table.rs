@@ -66,6 +66,13 @@ pub const KEY1_W: KeySpec = KeySpec::Range {
     step: 1,
     writes: Writes::All,
 };
+/// Keys at arguments 1 and 2, both written (RENAME, LMOVE, SMOVE...).
+pub const KEY12_W: KeySpec = KeySpec::Range {
+    first: 1,
+    last: 2,
+    step: 1,
+    writes: Writes::All,
+};
 /// Every argument from 1 on is a key, read.
 pub const ALL_R: KeySpec = KeySpec::Range {
     first: 1,
@@ -85,7 +92,7 @@ pub const ALL_W: KeySpec = KeySpec::Range {
 pub const CONTAINER: Route = Route::Conn;
 
 /// Every family's commands, in table order.
-fn families() -> [&'static [CommandSpec]; 9] {
+fn families() -> [&'static [CommandSpec]; 11] {
     [
         super::strings::COMMANDS,
         super::keys::COMMANDS,
@@ -96,6 +103,8 @@ fn families() -> [&'static [CommandSpec]; 9] {
         super::hll::COMMANDS,
         super::zsets::COMMANDS,
         super::geo::COMMANDS,
+        super::sets::COMMANDS,
+        super::sort::COMMANDS,
     ]
 }
 

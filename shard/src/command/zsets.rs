@@ -141,13 +141,7 @@ pub(crate) fn limits(ctx: &Ctx) -> ZsetLimits {
 }
 
 pub(crate) fn zset_mut<'a>(db: &'a mut Db, key: &[u8], now: i64) -> Found<'a, Zset> {
-    match db.get(key, now) {
-        None => Found::Missing,
-        Some(e) => match e.object_mut() {
-            Some(Object::Zset(z)) => Found::Ok(z),
-            _ => Found::Wrong,
-        },
-    }
+    super::typed::typed_mut(db, key, now)
 }
 
 /// A key's sorted set for reading, counting keyspace hits and misses.
@@ -157,24 +151,7 @@ pub(crate) fn zset_read<'c>(
     key: &[u8],
     reply: &mut Reply,
 ) -> Result<Option<&'c Zset>, ()> {
-    let now = ctx.now;
-    let db = ctx.shard.keyspace.db(ctx.db);
-    match db.get(key, now) {
-        None => {
-            ctx.shard.stats.keyspace_misses += 1;
-            Ok(None)
-        }
-        Some(e) => {
-            ctx.shard.stats.keyspace_hits += 1;
-            match e.object() {
-                Some(Object::Zset(z)) => Ok(Some(z)),
-                _ => {
-                    reply.error(WRONGTYPE);
-                    Err(())
-                }
-            }
-        }
-    }
+    super::typed::typed_read(ctx, key, reply)
 }
 
 /// Stores a store command's result under `key` (replacing whatever was

@@ -14,6 +14,7 @@ use super::zsets::{limits, store_result, zset_read, RangeReq};
 use super::zsets_range::RangeBy;
 use super::{Ctx, KeyPos, KeySpec, Writes};
 use crate::store::Object;
+use crate::types::set::Set;
 use crate::types::zset::leaf::cmp_key;
 use crate::types::zset::Zset;
 use crate::util::{eq_ic, parse_i64_strict};
@@ -103,17 +104,67 @@ fn aggregate(target: &mut f64, val: f64, agg: Aggregate) {
     }
 }
 
-/// Length of a source key (0 when missing); Err(()) after WRONGTYPE.
-fn source_len(ctx: &mut Ctx, key: &[u8], reply: &mut Reply) -> Result<usize, ()> {
-    Ok(zset_read(ctx, key, reply)?.map_or(0, |z| z.len()))
+/// An input of the set algebra: a sorted set, or a plain set whose
+/// members all score 1 (as in Redis).
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Zset(&'a Zset),
+    Set(&'a Set),
 }
 
-/// A source's set, if any (types were checked already).
-fn source<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Option<&'c Zset> {
+impl Source<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Source::Zset(z) => z.len(),
+            Source::Set(s) => s.len(),
+        }
+    }
+    fn score(&self, m: &[u8]) -> Option<f64> {
+        match self {
+            Source::Zset(z) => z.score(m),
+            Source::Set(s) => s.contains(m).then_some(1.0),
+        }
+    }
+    fn for_each(&self, mut f: impl FnMut(f64, &[u8])) {
+        match self {
+            Source::Zset(z) => z.for_each(0, z.len(), false, f),
+            Source::Set(s) => {
+                let mut b = itoa::Buffer::new();
+                for m in s.iter() {
+                    f(1.0, m.bytes(&mut b));
+                }
+            }
+        }
+    }
+}
+
+/// A source key's value (None when missing), without touching the LRU.
+fn source<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<Source<'c>>, ()> {
     let now = ctx.now;
-    match ctx.db().get_quiet(key, now)?.object()? {
-        Object::Zset(z) => Some(z),
-        _ => None,
+    let Some(e) = ctx.db().get_quiet(key, now) else {
+        return Ok(None);
+    };
+    match e.object() {
+        Some(Object::Zset(z)) => Ok(Some(Source::Zset(z))),
+        Some(Object::Set(s)) => Ok(Some(Source::Set(s))),
+        _ => Err(()),
+    }
+}
+
+/// Length of a source key (0 when missing); Err(()) after WRONGTYPE.
+fn source_len(ctx: &mut Ctx, key: &[u8], reply: &mut Reply) -> Result<usize, ()> {
+    let hit = ctx.shard.keyspace.db(ctx.db).contains(key, ctx.now);
+    if hit {
+        ctx.shard.stats.keyspace_hits += 1;
+    } else {
+        ctx.shard.stats.keyspace_misses += 1;
+    }
+    match source(ctx, key) {
+        Ok(s) => Ok(s.map_or(0, |s| s.len())),
+        Err(()) => {
+            reply.error(WRONGTYPE);
+            Err(())
+        }
     }
 }
 
@@ -209,10 +260,10 @@ fn algebra(
                 );
             for &i in &order {
                 let w = weights[i];
-                let Some(z) = source(ctx, args.get(first + i)) else {
+                let Ok(Some(z)) = source(ctx, args.get(first + i)) else {
                     continue;
                 };
-                z.for_each(0, z.len(), false, |s, m| {
+                z.for_each(|s, m| {
                     let mut score = w * s;
                     if score.is_nan() {
                         score = 0.0;
@@ -231,9 +282,9 @@ fn algebra(
             let i0 = order[0];
             let w0 = weights[i0];
             let mut cand: Vec<(f64, Vec<u8>, bool)> = Vec::new();
-            if let Some(z) = source(ctx, args.get(first + i0)) {
+            if let Ok(Some(z)) = source(ctx, args.get(first + i0)) {
                 cand.reserve(z.len());
-                z.for_each(0, z.len(), false, |s, m| {
+                z.for_each(|s, m| {
                     let mut score = if op == Op::Inter { w0 * s } else { s };
                     if score.is_nan() {
                         score = 0.0;
@@ -246,7 +297,7 @@ fn algebra(
                     break;
                 }
                 let w = weights[i];
-                let z = source(ctx, args.get(first + i));
+                let z = source(ctx, args.get(first + i)).ok().flatten();
                 for c in cand.iter_mut().filter(|c| c.2) {
                     let found = z.and_then(|z| z.score(&c.1));
                     match (op, found) {

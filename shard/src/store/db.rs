@@ -7,7 +7,7 @@
 
 use hashbrown::HashTable;
 
-use super::entry::Entry;
+use super::entry::{prefetch_line, Entry};
 use crate::slot::{key_slot, SLOTS};
 
 /// The LRU clock: seconds, 24 bits, like Redis's `LRU_CLOCK()`.
@@ -86,6 +86,36 @@ impl Db {
         &self.slots[slot as usize]
     }
 
+    /// Batch prefetch, first step: starts loading the slot table header of
+    /// `key` and returns what the second step needs. A connection runs the
+    /// first step over every request of a pipelined batch, then the second,
+    /// so the cache misses of the whole batch overlap instead of being paid
+    /// one after another (the idea of Valkey 8's batch key prefetching).
+    #[inline]
+    pub fn prefetch_slot(&self, key: &[u8]) -> (u64, u16) {
+        let h = Self::hash(&self.hasher, key);
+        let slot = key_slot(key);
+        prefetch_line(&self.slots[slot as usize] as *const SlotTable as *const u8);
+        (h, slot)
+    }
+
+    /// Batch prefetch, second step: probes the slot's table (its control
+    /// bytes and buckets, now the only misses) and starts loading every
+    /// candidate's block without waiting for it; candidates are rejected
+    /// unread, so the probe ends at the first empty group.
+    #[inline]
+    pub fn prefetch_entry(&self, (h, slot): (u64, u16)) {
+        let st = &self.slots[slot as usize];
+        if st.table.is_empty() {
+            // A slot this shard does not own (or an empty one): nothing.
+            return;
+        }
+        let _ = st.table.find(h, |e| {
+            e.prefetch();
+            false
+        });
+    }
+
     /// Looks a key up, removing it instead if it has expired (lazy expiry),
     /// and refreshes its LRU clock.
     #[inline]
@@ -130,6 +160,17 @@ impl Db {
             }
             Err(_) => None,
         }
+    }
+
+    /// A live key's entry, with no side effect at all (no lazy expiry, no
+    /// LRU): for commands that read several keys at once (SINTER, SORT BY)
+    /// after a first pass of `get` on each.
+    pub fn peek(&self, key: &[u8], now: i64) -> Option<&Entry> {
+        let h = Self::hash(&self.hasher, key);
+        self.slots[key_slot(key) as usize]
+            .table
+            .find(h, |e| e.key() == key)
+            .filter(|e| !e.is_expired(now))
     }
 
     /// True when the key exists and has not expired.
@@ -184,22 +225,47 @@ impl Db {
         keep_ttl: bool,
         now: i64,
     ) -> bool {
+        // One probe for find-or-insert: SET is the hottest write, and each
+        // probe of a cold slot table costs cache misses.
         let lru = lru_clock(now);
-        if let Some(e) = self.get_quiet(key, now) {
-            let old_exp = e.expire_at();
-            let new_exp = if keep_ttl { old_exp } else { expire };
-            if e.is_string() && old_exp.is_some() == new_exp.is_some() {
-                e.set_string(value, false);
-                e.set_expire(new_exp);
-                e.set_lru(lru);
-                return true;
+        let h = Self::hash(&self.hasher, key);
+        let hasher = &self.hasher;
+        let st = &mut self.slots[key_slot(key) as usize];
+        match st
+            .table
+            .entry(h, |e| e.key() == key, |e| Self::hash(hasher, e.key()))
+        {
+            hashbrown::hash_table::Entry::Occupied(mut occ) => {
+                let e = occ.get_mut();
+                // An expired entry counts as absent: it is replaced whole and
+                // its TTL is not kept.
+                let live = !e.is_expired(now);
+                if !live {
+                    self.expired_keys += 1;
+                }
+                let old_exp = e.expire_at();
+                let new_exp = if keep_ttl && live { old_exp } else { expire };
+                if e.is_string() && old_exp.is_some() == new_exp.is_some() {
+                    e.set_string(value, false);
+                    e.set_expire(new_exp);
+                    e.set_lru(lru);
+                } else {
+                    *e = Entry::new_string(key, value, new_exp, lru);
+                }
+                let (was, is) = (old_exp.is_some() as u32, new_exp.is_some() as u32);
+                st.volatile = st.volatile + is - was;
+                self.volatile = self.volatile + is as usize - was as usize;
+                live
             }
-            let ne = Entry::new_string(key, value, new_exp, lru);
-            self.insert(ne, now);
-            return true;
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                let is = expire.is_some() as u32;
+                v.insert(Entry::new_string(key, value, expire, lru));
+                st.volatile += is;
+                self.volatile += is as usize;
+                self.keys += 1;
+                false
+            }
         }
-        self.insert(Entry::new_string(key, value, expire, lru), now);
-        false
     }
 
     /// Removes a key; an expired key counts as absent (but is reclaimed).

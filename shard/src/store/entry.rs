@@ -93,6 +93,21 @@ unsafe fn read_varint(p: *const u8) -> (usize, usize) {
     }
 }
 
+/// Hints the CPU to start loading the cache line at `p`; never faults.
+#[inline(always)]
+pub fn prefetch_line(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it never faults, whatever `p` is.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: PRFM is only a hint; it never faults, whatever `p` is.
+    unsafe {
+        std::arch::asm!("prfm pldl1keep, [{0}]", in(reg) p, options(nostack, readonly, preserves_flags));
+    }
+}
+
 enum Payload<'a> {
     Inline(&'a [u8]),
     Object(Box<Object>),
@@ -172,6 +187,13 @@ impl Entry {
             }
             Entry { ptr }
         }
+    }
+
+    /// Hints the CPU to load the block's first cache line (header and
+    /// usually the whole key and a short value).
+    #[inline]
+    pub fn prefetch(&self) {
+        prefetch_line(self.ptr.as_ptr());
     }
 
     #[inline]
@@ -395,6 +417,20 @@ impl Entry {
                 s.extend_from_slice(value);
                 self.set_raw_flag(raw);
                 return;
+            }
+        }
+        if !raw && self.flags() & KIND_MASK == KIND_INLINE {
+            let o = self.payload_off();
+            // SAFETY: inline payload = varint length + that many bytes; a
+            // value of the same length fits the block exactly as it is.
+            unsafe {
+                let p = self.ptr.as_ptr().add(o);
+                let (vl, n) = read_varint(p);
+                if vl == value.len() {
+                    std::ptr::copy_nonoverlapping(value.as_ptr(), p.add(n), vl);
+                    self.set_raw_flag(false);
+                    return;
+                }
             }
         }
         let exp = self.expire_at();

@@ -5,6 +5,7 @@
 
 use crate::types::hash::Hash;
 use crate::types::list::List;
+use crate::types::set::Set;
 use crate::types::zset::Zset;
 
 #[derive(Clone, Debug)]
@@ -15,6 +16,7 @@ pub enum Object {
     List(List),
     Hash(Hash),
     Zset(Zset),
+    Set(Set),
 }
 
 impl Object {
@@ -24,6 +26,7 @@ impl Object {
             Object::List(_) => "list",
             Object::Hash(_) => "hash",
             Object::Zset(_) => "zset",
+            Object::Set(_) => "set",
         }
     }
 
@@ -36,6 +39,7 @@ impl Object {
             Object::List(_) => "quicklist",
             Object::Hash(h) => h.encoding(),
             Object::Zset(z) => z.encoding(),
+            Object::Set(s) => s.encoding(),
         }
     }
 
@@ -50,6 +54,7 @@ impl Object {
                 crate::types::hash::Hash::Big(d) => d.len(),
             },
             Object::Zset(z) => z.free_effort(),
+            Object::Set(s) => s.free_effort(),
         }
     }
 
@@ -60,6 +65,7 @@ impl Object {
             Object::List(l) => l.free_some(budget),
             Object::Hash(crate::types::hash::Hash::Big(d)) => d.free_some(budget),
             Object::Zset(z) => z.free_some(budget),
+            Object::Set(s) => s.free_some(budget),
             _ => true,
         }
     }

@@ -348,6 +348,30 @@ impl Dict {
         v.reverse_bits()
     }
 
+    /// One HSCAN/SSCAN step: visits buckets from `cursor` until about
+    /// `count` fields were seen (and at most 10x `count` buckets, Redis's
+    /// bound on empty ones); returns the next cursor, 0 when done.
+    pub fn scan<'a>(
+        &'a self,
+        cursor: u64,
+        count: usize,
+        mut f: impl FnMut(&'a [u8], &'a [u8]),
+    ) -> u64 {
+        let mut c = cursor;
+        let mut budget = count.max(1) * 10;
+        let mut found = 0;
+        loop {
+            c = self.scan_bucket(c, |k, v| {
+                found += 1;
+                f(k, v)
+            });
+            budget = budget.saturating_sub(1);
+            if c == 0 || found >= count || budget == 0 {
+                return c;
+            }
+        }
+    }
+
     /// A random field (not perfectly uniform: a random non-empty bucket,
     /// then a random node of its chain, as Redis's dictGetRandomKey).
     pub fn random(&self, rng: &mut impl rand::Rng) -> Option<(&[u8], &[u8])> {
@@ -368,6 +392,44 @@ impl Dict {
                 q = unsafe { node_next(q) };
             }
             let k = rng.random_range(0..n);
+            for _ in 0..k {
+                // SAFETY: k < chain length.
+                p = unsafe { node_next(p) };
+            }
+            // SAFETY: live node.
+            return Some(unsafe { (node_key(p), node_val(p)) });
+        }
+    }
+
+    /// A uniformly random field, for SPOP and SRANDMEMBER: a random
+    /// (bucket, chain position) pair, drawn again until that position
+    /// exists. Positions are drawn from 0..max(4, chain length), so every
+    /// field of a chain up to 4 long is exactly as likely as any other
+    /// (`random`'s bucket-then-chain pick favours fields alone in their
+    /// bucket by up to 2x at load 1). The load stays above 1/8 (remove
+    /// shrinks), so at most ~32 draws are expected, 4-8 at usual loads.
+    pub fn random_fair(&self, rng: &mut impl rand::Rng) -> Option<(&[u8], &[u8])> {
+        if self.len == 0 {
+            return None;
+        }
+        loop {
+            let b = rng.random_range(0..self.buckets.len());
+            let head = self.buckets[b];
+            if head.is_null() {
+                continue;
+            }
+            let mut n = 0;
+            let mut q = head;
+            while !q.is_null() {
+                n += 1;
+                // SAFETY: live nodes.
+                q = unsafe { node_next(q) };
+            }
+            let k = rng.random_range(0..n.max(4));
+            if k >= n {
+                continue;
+            }
+            let mut p = head;
             for _ in 0..k {
                 // SAFETY: k < chain length.
                 p = unsafe { node_next(p) };

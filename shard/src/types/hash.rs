@@ -165,22 +165,7 @@ impl Hash {
                 }
                 0
             }
-            Hash::Big(d) => {
-                let mut c = cursor;
-                // Redis bounds the empty buckets visited to 10x COUNT.
-                let mut budget = count.max(1) * 10;
-                let mut found = 0;
-                loop {
-                    c = d.scan_bucket(c, |k, v| {
-                        found += 1;
-                        f(k, v)
-                    });
-                    budget = budget.saturating_sub(1);
-                    if c == 0 || found >= count || budget == 0 {
-                        return c;
-                    }
-                }
-            }
+            Hash::Big(d) => d.scan(cursor, count, f),
         }
     }
 

@@ -1,0 +1,502 @@
+//! SORT and SORT_RO, with Redis 7.0's option parsing, LIMIT arithmetic,
+//! comparison rules and errors.
+//!
+//! BY and GET patterns name keys computed from the elements, which the
+//! server cannot know when it routes the request. SORT runs on the shard
+//! of its keys (the sorted key and STORE's destination, gathered if they
+//! sit on different shards), so a pattern can only see keys owned by that
+//! shard. LIMIT OF THIS VERSION: a pattern key owned by another shard is
+//! refused with an error (`ERR_PATTERN_SHARD`) rather than silently read
+//! as missing; giving every pattern the sorted key's hash tag
+//! (`SORT {u}ids BY {u}w_* GET {u}name_*`) keeps them on one shard.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+use tessera_protocol::{Args, Reply};
+
+use super::acl::{
+    DANGEROUS as A_DANGEROUS, LIST as A_LIST, READ as A_READ, SET as A_SET, SLOW as A_SLOW,
+    SORTEDSET as A_SORTEDSET, WRITE as A_WRITE,
+};
+use super::errors::*;
+use super::flags::{DENYOOM, READONLY, WRITE};
+use super::{CommandSpec, Ctx, KeyPos, KeySpec, Route, Split};
+use crate::cmd;
+use crate::slot::key_slot;
+use crate::store::{lru_clock, Db, Entry, Object};
+use crate::types::list::{List, NodeLimit};
+use crate::types::set::Member;
+use crate::util::{eq_ic, parse_f64_strict, parse_i64_strict};
+
+const SORT_KEYS: KeySpec = KeySpec::Custom {
+    legacy: (1, 1, 1),
+    find: sort_keys,
+};
+const SORT_RO_KEYS: KeySpec = KeySpec::Custom {
+    legacy: (1, 1, 1),
+    find: sort_ro_keys,
+};
+const ACL: u32 = A_SET | A_SORTEDSET | A_LIST | A_SLOW | A_DANGEROUS;
+
+pub static COMMANDS: &[CommandSpec] = &[
+    cmd!("sort", -2, WRITE | DENYOOM, A_WRITE | ACL, "generic", SORT_KEYS, Route::Keyed(sort, Split::Gather),
+        "Sort the elements in a list, set or sorted set", "1.0.0",
+        "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N)."),
+    cmd!("sort_ro", -2, READONLY, A_READ | ACL, "generic", SORT_RO_KEYS, Route::Keyed(sort_ro, Split::Gather),
+        "Sort the elements in a list, set or sorted set. Read-only variant of SORT.", "7.0.0",
+        "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N)."),
+];
+
+pub const ERR_SCORES: &str = "ERR One or more scores can't be converted into double";
+pub const ERR_PATTERN_SHARD: &str =
+    "ERR SORT BY/GET pattern key is owned by another shard: give it the sorted key's hash tag";
+
+/// SORT's keys, as Redis's sortGetKeys finds them: the sorted key, and the
+/// last STORE's destination (written), skipping LIMIT/GET/BY arguments.
+fn sort_keys(args: &Args, out: &mut Vec<KeyPos>) -> Result<(), &'static str> {
+    out.push(KeyPos {
+        index: 1,
+        write: false,
+    });
+    let mut store = None;
+    let mut i = 2;
+    while i < args.len() {
+        let a = args.get(i);
+        if eq_ic(a, b"limit") {
+            i += 2;
+        } else if eq_ic(a, b"get") || eq_ic(a, b"by") {
+            i += 1;
+        } else if eq_ic(a, b"store") && i + 1 < args.len() {
+            store = Some(i + 1);
+        }
+        i += 1;
+    }
+    if let Some(index) = store {
+        out.push(KeyPos { index, write: true });
+    }
+    Ok(())
+}
+
+fn sort_ro_keys(_args: &Args, out: &mut Vec<KeyPos>) -> Result<(), &'static str> {
+    out.push(KeyPos {
+        index: 1,
+        write: false,
+    });
+    Ok(())
+}
+
+/// How the source keeps its elements, which decides what "no sort" means.
+#[derive(Clone, Copy, PartialEq)]
+enum SourceKind {
+    /// Lists (and sorted sets): a meaningful order, reversed by DESC.
+    Ordered,
+    /// Sets: no order; sorted ALPHA anyway when stored (Redis does it so
+    /// that the stored result is deterministic).
+    Unordered,
+}
+
+/// The elements of a value SORT can sort, or None for other types
+/// (WRONGTYPE). The one place that knows which types SORT accepts.
+fn sort_source_elements(obj: &Object) -> Option<(SourceKind, Vec<Cow<'_, [u8]>>)> {
+    match obj {
+        Object::List(l) => Some((SourceKind::Ordered, l.iter().map(Cow::Borrowed).collect())),
+        Object::Set(s) => Some((
+            SourceKind::Unordered,
+            s.iter()
+                .map(|m| match m {
+                    Member::Int(_) => Cow::Owned(m.to_vec()),
+                    Member::Str(b) => Cow::Borrowed(b),
+                })
+                .collect(),
+        )),
+        // Sorted sets: members in score order, so that BY nosort and DESC
+        // follow it.
+        Object::Zset(z) => {
+            let mut v = Vec::with_capacity(z.len());
+            z.for_each(0, z.len(), false, |_, m| v.push(Cow::Owned(m.to_vec())));
+            Some((SourceKind::Ordered, v))
+        }
+        _ => None,
+    }
+}
+
+struct Options<'a> {
+    desc: bool,
+    alpha: bool,
+    limit: Option<(i64, i64)>,
+    by: Option<&'a [u8]>,
+    dontsort: bool,
+    gets: Vec<&'a [u8]>,
+    store: Option<&'a [u8]>,
+}
+
+/// Parses the options after the key; None after replying with the error.
+fn parse_options<'a>(args: &Args<'a>, readonly: bool, reply: &mut Reply) -> Option<Options<'a>> {
+    let mut o = Options {
+        desc: false,
+        alpha: false,
+        limit: None,
+        by: None,
+        dontsort: false,
+        gets: Vec::new(),
+        store: None,
+    };
+    let mut j = 2;
+    while j < args.len() {
+        let a = args.get(j);
+        let left = args.len() - j - 1;
+        if eq_ic(a, b"asc") {
+            o.desc = false;
+        } else if eq_ic(a, b"desc") {
+            o.desc = true;
+        } else if eq_ic(a, b"alpha") {
+            o.alpha = true;
+        } else if eq_ic(a, b"limit") && left >= 2 {
+            match (
+                parse_i64_strict(args.get(j + 1)),
+                parse_i64_strict(args.get(j + 2)),
+            ) {
+                (Some(s), Some(c)) => o.limit = Some((s, c)),
+                _ => {
+                    reply.error(NOT_INTEGER);
+                    return None;
+                }
+            }
+            j += 2;
+        } else if !readonly && eq_ic(a, b"store") && left >= 1 {
+            o.store = Some(args.get(j + 1));
+            j += 1;
+        } else if eq_ic(a, b"by") && left >= 1 {
+            let p = args.get(j + 1);
+            o.by = Some(p);
+            // A BY pattern without '*' means "do not sort".
+            o.dontsort = !p.contains(&b'*');
+            j += 1;
+        } else if eq_ic(a, b"get") && left >= 1 {
+            o.gets.push(args.get(j + 1));
+            j += 1;
+        } else {
+            reply.error(SYNTAX);
+            return None;
+        }
+        j += 1;
+    }
+    Some(o)
+}
+
+/// Redis's strtod-based score of a SORT element or BY value: leading
+/// spaces allowed, the empty string is 0, overflow and underflow refused.
+fn sort_score(s: &[u8]) -> Option<f64> {
+    if s.is_empty() {
+        return Some(0.0);
+    }
+    let t = {
+        let i = s
+            .iter()
+            .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))?;
+        &s[i..]
+    };
+    let v = match parse_hex_float(t) {
+        Some(v) => v,
+        None => parse_f64_strict(t)?,
+    };
+    let lower = t.to_ascii_lowercase();
+    let mantissa = lower.split(|&c| c == b'e').next().unwrap_or(&[]);
+    if v.is_infinite() && !lower.windows(3).any(|w| w == b"inf") {
+        return None; // ERANGE: overflow
+    }
+    if v == 0.0 && mantissa.iter().any(|c| (b'1'..=b'9').contains(c)) {
+        return None; // ERANGE: underflow
+    }
+    Some(v)
+}
+
+/// strtod's hexadecimal form (`0x1.8p3`, sign allowed): Some only when the
+/// whole string is one.
+fn parse_hex_float(t: &[u8]) -> Option<f64> {
+    let (neg, t) = match t.first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let t = t.strip_prefix(b"0x").or_else(|| t.strip_prefix(b"0X"))?;
+    let (mant, exp) = match t.iter().position(|&c| c == b'p' || c == b'P') {
+        Some(p) => (&t[..p], Some(&t[p + 1..])),
+        None => (t, None),
+    };
+    let (int, frac) = match mant.iter().position(|&c| c == b'.') {
+        Some(p) => (&mant[..p], &mant[p + 1..]),
+        None => (mant, &mant[..0]),
+    };
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v = 0f64;
+    for &c in int {
+        v = v * 16.0 + (c as char).to_digit(16)? as f64;
+    }
+    let mut scale = 1.0 / 16.0;
+    for &c in frac {
+        v += (c as char).to_digit(16)? as f64 * scale;
+        scale /= 16.0;
+    }
+    if let Some(e) = exp {
+        let e: i32 = std::str::from_utf8(e).ok()?.parse().ok()?;
+        v *= 2f64.powi(e);
+    }
+    Some(if neg { -v } else { v })
+}
+
+/// Looks up what a BY/GET pattern names for `elem` (Redis's
+/// lookupKeyByPattern, less the `#` case that callers handle): the first
+/// `*` is replaced by the element; `key->field` reads a hash field. A
+/// pattern without `*` names nothing. Err(()) when the key is owned by
+/// another shard (see the module comment).
+fn lookup_pattern<'a>(
+    db: &'a Db,
+    owned: &[u16],
+    now: i64,
+    pattern: &[u8],
+    elem: &[u8],
+    scratch: &mut Vec<u8>,
+) -> Result<Option<&'a [u8]>, ()> {
+    let Some(star) = pattern.iter().position(|&c| c == b'*') else {
+        return Ok(None);
+    };
+    // A "->" after the '*' with something after it selects a hash field.
+    let rest = &pattern[star + 1..];
+    let arrow = rest
+        .windows(2)
+        .position(|w| w == b"->")
+        .filter(|&p| p + 2 < rest.len());
+    let (post, field) = match arrow {
+        Some(p) => (&rest[..p], Some(&rest[p + 2..])),
+        None => (rest, None),
+    };
+    scratch.clear();
+    scratch.extend_from_slice(&pattern[..star]);
+    scratch.extend_from_slice(elem);
+    scratch.extend_from_slice(post);
+    if owned.binary_search(&key_slot(scratch)).is_err() {
+        return Err(());
+    }
+    let Some(e) = db.peek(scratch, now) else {
+        return Ok(None);
+    };
+    Ok(match field {
+        None => e.as_str(),
+        Some(f) => match e.object() {
+            Some(Object::Hash(h)) => h.get(f),
+            _ => None,
+        },
+    })
+}
+
+/// One element to sort: its index in the element vector, its numeric
+/// score, and its BY value for ALPHA (None: missing, sorts first).
+struct Item<'a> {
+    idx: usize,
+    score: f64,
+    cmp: Option<&'a [u8]>,
+}
+
+pub fn sort(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
+    sort_generic(ctx, args, reply, false)
+}
+
+pub fn sort_ro(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
+    sort_generic(ctx, args, reply, true)
+}
+
+fn sort_generic(ctx: &mut Ctx, args: Args, reply: &mut Reply, readonly: bool) {
+    let Some(mut o) = parse_options(&args, readonly, reply) else {
+        return;
+    };
+    let now = ctx.now;
+    let lim = NodeLimit(ctx.shard.config.list_max_listpack_size);
+    let shard = &mut *ctx.shard;
+    let owned: &[u16] = &shard.owned_slots;
+    let db = shard.keyspace.db(ctx.db);
+    // The sorted key: lazy expiry, LRU and hit counts through `get`.
+    match db.get(args.get(1), now) {
+        None => shard.stats.keyspace_misses += 1,
+        Some(_) => shard.stats.keyspace_hits += 1,
+    }
+    let db: &Db = db;
+    let (kind, elems) = match db.peek(args.get(1), now) {
+        None => (SourceKind::Ordered, Vec::new()),
+        Some(e) => match e.object().and_then(sort_source_elements) {
+            Some(x) => x,
+            None => return reply.error(WRONGTYPE),
+        },
+    };
+    if o.dontsort && kind == SourceKind::Unordered && o.store.is_some() {
+        o.dontsort = false;
+        o.alpha = true;
+        o.by = None;
+    }
+    // LIMIT, with Redis's clamping (i128: no overflow on extreme values).
+    let n = elems.len() as i128;
+    let (ls, lc) = o.limit.unwrap_or((0, -1));
+    let mut start = (ls as i128).max(0);
+    let mut end = if lc < 0 {
+        n - 1
+    } else {
+        start + lc as i128 - 1
+    };
+    if start >= n {
+        start = n - 1;
+        end = n - 2;
+    }
+    if end >= n {
+        end = n - 1;
+    }
+    let mut items: Vec<Item> = (0..elems.len())
+        .map(|idx| Item {
+            idx,
+            score: 0.0,
+            cmp: None,
+        })
+        .collect();
+    if kind == SourceKind::Ordered && o.dontsort && o.desc {
+        items.reverse();
+    }
+    let mut scratch = Vec::new();
+    if !o.dontsort {
+        let mut bad = false;
+        for it in items.iter_mut() {
+            let elem: &[u8] = &elems[it.idx];
+            let by = match o.by {
+                // A BY pattern here always has a '*' (else: dontsort).
+                Some(p) => match lookup_pattern(db, owned, now, p, elem, &mut scratch) {
+                    Err(()) => return reply.error(ERR_PATTERN_SHARD),
+                    Ok(None) => continue,
+                    Ok(Some(v)) => {
+                        if o.alpha {
+                            it.cmp = Some(v);
+                        }
+                        v
+                    }
+                },
+                None => elem,
+            };
+            if !o.alpha {
+                match sort_score(by) {
+                    Some(s) => it.score = s,
+                    None => bad = true,
+                }
+            }
+        }
+        if bad {
+            return reply.error(ERR_SCORES);
+        }
+        let (alpha, bypattern, desc) = (o.alpha, o.by.is_some(), o.desc);
+        items.sort_by(|a, b| {
+            let (ea, eb) = (&elems[a.idx], &elems[b.idx]);
+            let c = if !alpha {
+                // Equal scores: the elements decide, so the result is
+                // deterministic (Redis's sortCompare).
+                a.score
+                    .partial_cmp(&b.score)
+                    .unwrap_or(Ordering::Equal)
+                    .then_with(|| ea.cmp(eb))
+            } else if bypattern {
+                a.cmp.cmp(&b.cmp)
+            } else {
+                ea.cmp(eb)
+            };
+            if desc {
+                c.reverse()
+            } else {
+                c
+            }
+        });
+    }
+    let range = if end >= start {
+        &items[start as usize..=end as usize]
+    } else {
+        &items[..0]
+    };
+    // The output, looked up in full before replying (a pattern on another
+    // shard must fail the whole command).
+    let mut out: Vec<Option<&[u8]>> = Vec::with_capacity(range.len() * o.gets.len().max(1));
+    for it in range {
+        let elem: &[u8] = &elems[it.idx];
+        if o.gets.is_empty() {
+            out.push(Some(elem));
+        }
+        for g in &o.gets {
+            if *g == b"#" {
+                out.push(Some(elem));
+                continue;
+            }
+            match lookup_pattern(db, owned, now, g, elem, &mut scratch) {
+                Ok(v) => out.push(v),
+                Err(()) => return reply.error(ERR_PATTERN_SHARD),
+            }
+        }
+    }
+    match o.store {
+        None => {
+            reply.array(out.len());
+            for v in out {
+                match v {
+                    Some(v) => reply.bulk(v),
+                    None => reply.null(),
+                }
+            }
+        }
+        Some(dst) => {
+            // A missing GET value is stored as an empty string.
+            let owned_out: Vec<Vec<u8>> =
+                out.iter().map(|v| v.unwrap_or_default().to_vec()).collect();
+            drop(out);
+            store_list(ctx, dst, owned_out, lim, reply);
+        }
+    }
+}
+
+/// SORT ... STORE: the result as a list (replacing dst, TTL included), or
+/// dst deleted when the result is empty; replies with its length.
+fn store_list(ctx: &mut Ctx, dst: &[u8], out: Vec<Vec<u8>>, lim: NodeLimit, reply: &mut Reply) {
+    let now = ctx.now;
+    let n = out.len();
+    let old = if n == 0 {
+        ctx.db().remove(dst, now)
+    } else {
+        let mut l = List::new();
+        for v in &out {
+            l.push_back(v, lim);
+        }
+        let e = Entry::new_object(dst, Object::List(l), None, lru_clock(now));
+        ctx.db().insert(e, now)
+    };
+    if let Some(e) = old {
+        ctx.shard.free_entry(e);
+    }
+    reply.int(n as i64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sort_score;
+
+    #[test]
+    fn scores_follow_strtod() {
+        assert_eq!(sort_score(b""), Some(0.0));
+        assert_eq!(sort_score(b" 1.5"), Some(1.5));
+        assert_eq!(sort_score(b"1.5 "), None);
+        assert_eq!(sort_score(b"   "), None);
+        assert_eq!(sort_score(b"abc"), None);
+        assert_eq!(sort_score(b"1e400"), None);
+        assert_eq!(sort_score(b"1e-400"), None);
+        assert_eq!(sort_score(b"0e5"), Some(0.0));
+        assert_eq!(sort_score(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(sort_score(b"nan"), None);
+        assert_eq!(sort_score(b"0x10"), Some(16.0));
+        assert_eq!(sort_score(b"-0x1.8p1"), Some(-3.0));
+        assert_eq!(sort_score(b"0x"), None);
+        assert_eq!(sort_score(b"0xg"), None);
+    }
+}
