@@ -8,6 +8,12 @@ per key when loading keys with `redis-cli --pipe`. Runs are interleaved
 
     scripts/bench_server.py [--server-cpu 1] [--client-cpu 0] [--requests 200000]
                             [--reps 3] [--keys 1000000] [--valkey PATH]
+    scripts/bench_server.py --zset-members 1000000   # one big sorted set only
+
+`--zset-members N` measures instead RSS per member of one sorted set loaded
+with `ZADD z N member:N` through `redis-cli --pipe`, the server CPU time per
+ZADD of that load, and CPU per ZRANK of random members (redis-benchmark).
+
     scripts/bench_server.py --set-members 1000000    # only: RSS per member of one big set
 
 With --set-members N it only measures the RSS added per member when one set
@@ -103,10 +109,13 @@ def main():
     ap.add_argument("--requests", type=int, default=200000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--keys", type=int, default=1000000)
+    ap.add_argument("--zset-members", type=int, default=0, help="only measure one sorted set of N members")
     ap.add_argument("--set-members", type=int, default=0, help="only measure RSS per member of one set of N members")
     args = ap.parse_args()
     if not os.path.exists(args.tessera):
         raise SystemExit(f"{args.tessera} not found: cargo build --release first")
+    if args.zset_members:
+        return zset_memory(args)
     if args.set_members:
         return set_memory(args)
 
@@ -147,6 +156,40 @@ def main():
         print(line)
     print(f"{'RSS/key':<12}" + "".join(f"{mem[n]:>16.1f}{'':>14}" for n in names) + f"{mem['tessera'] / mem['redis']:>20.2f}")
     print(f"# RSS/key: bytes of RSS added per key after loading {args.keys} keys 'SET key:N <8-byte value>' with redis-cli --pipe")
+
+
+def zset_memory(args):
+    """RSS per member of one sorted set, and CPU per ZADD / ZRANK."""
+    tmp = tempfile.mkdtemp()
+    servers = start_servers(args, tmp)
+    n = args.zset_members
+    res = {}
+    try:
+        payload = "".join(f"*4\r\n$4\r\nZADD\r\n$1\r\nz\r\n${len(str(i))}\r\n{i}\r\n${len(m)}\r\n{m}\r\n"
+                          for i, m in ((i, f"member:{i}") for i in range(n))).encode()
+        for s in servers:
+            time.sleep(0.5)
+            before, cpu0 = rss_bytes(s.proc.pid), cpu_seconds(s.proc.pid)
+            subprocess.run(["redis-cli", "-p", str(s.port), "--pipe"], input=payload, capture_output=True, check=True)
+            cpu1 = cpu_seconds(s.proc.pid)
+            card = int(subprocess.run(["redis-cli", "-p", str(s.port), "zcard", "z"], capture_output=True, text=True).stdout)
+            time.sleep(0.5)
+            rss = (rss_bytes(s.proc.pid) - before) / max(card, 1)
+            c0 = cpu_seconds(s.proc.pid)
+            subprocess.run(["taskset", "-c", str(args.client_cpu), "redis-benchmark", "-p", str(s.port), "-n", str(args.requests),
+                            "-c", "50", "-P", "16", "-r", str(n), "ZRANK", "z", "member:__rand_int__"], capture_output=True, check=True)
+            zrank = (cpu_seconds(s.proc.pid) - c0) / args.requests * 1e6
+            res[s.name] = (rss, (cpu1 - cpu0) / max(card, 1) * 1e6, zrank, card)
+    finally:
+        for s in servers:
+            s.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"# one sorted set, {n} members 'ZADD z N member:N' via redis-cli --pipe; ZRANK -P 16 -c 50 random members")
+    print(f"{'server':<10}{'members':>10}{'RSS/member':>12}{'ZADD us':>10}{'ZRANK us':>10}")
+    for name, (rss, zadd, zrank, card) in res.items():
+        print(f"{name:<10}{card:>10}{rss:>12.1f}{zadd:>10.3f}{zrank:>10.3f}")
+    t, r = res["tessera"], res["redis"]
+    print(f"{'ratio':<10}{'':>10}{t[0] / r[0]:>12.2f}{t[1] / r[1]:>10.2f}{t[2] / r[2]:>10.2f}")
 
 
 def sadd_payload(members, key="s", batch=1000):

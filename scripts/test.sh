@@ -59,6 +59,10 @@ out=$(redis-benchmark -p "$PORT_T" -t ping,set,get,incr,mset,sadd,spop -P 16 -n 
 echo "$out"
 if echo "$out" | grep -qiE 'error|closed'; then echo "redis-benchmark reported errors"; exit 1; fi
 [ "$(echo "$out" | grep -c 'requests per second')" -ge 7 ] || { echo "redis-benchmark did not finish every test"; exit 1; }
+out=$(redis-benchmark -p "$PORT_T" -t zadd,zpopmin -P 16 -n 20000 -c 20 -q 2>&1)
+echo "$out"
+if echo "$out" | grep -qiE 'error|closed'; then echo "redis-benchmark (sorted sets) reported errors"; exit 1; fi
+[ "$(echo "$out" | grep -c 'requests per second')" -ge 2 ] || { echo "redis-benchmark (sorted sets) did not finish"; exit 1; }
 
 if [ -x deploy/check.sh ]; then
   echo "== deploy checks"

@@ -189,6 +189,26 @@ const PARAMS: &[Param] = &[
         help: "sets of integers with more members than this use a hash table",
     },
     Param {
+        name: "zset-max-listpack-entries",
+        kind: Kind::Memory {
+            min: 0,
+            max: i64::MAX,
+        },
+        default: "128",
+        mutable: true,
+        help: "sorted sets with more members than this use the large encoding",
+    },
+    Param {
+        name: "zset-max-listpack-value",
+        kind: Kind::Memory {
+            min: 0,
+            max: i64::MAX,
+        },
+        default: "64",
+        mutable: true,
+        help: "sorted sets with a longer member use the large encoding",
+    },
+    Param {
         name: "active-expire-effort",
         kind: Kind::Int { min: 1, max: 10 },
         default: "1",
@@ -430,6 +450,8 @@ impl Config {
             list_max_listpack_size: self.int("list-max-listpack-size"),
             hash_max_listpack_entries: self.int("hash-max-listpack-entries") as usize,
             hash_max_listpack_value: self.int("hash-max-listpack-value") as usize,
+            zset_max_listpack_entries: self.int("zset-max-listpack-entries") as usize,
+            zset_max_listpack_value: self.int("zset-max-listpack-value") as usize,
             set_max_intset_entries: self.int("set-max-intset-entries") as usize,
         }
     }

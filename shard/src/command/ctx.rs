@@ -27,6 +27,10 @@ pub struct ShardConfig {
     pub hash_max_listpack_entries: usize,
     /// ...and while every field and value is at most this long.
     pub hash_max_listpack_value: usize,
+    /// A sorted set stays a listpack up to this many members...
+    pub zset_max_listpack_entries: usize,
+    /// ...and while every member is at most this long.
+    pub zset_max_listpack_value: usize,
     /// A set of integers stays an intset up to this many members.
     pub set_max_intset_entries: usize,
 }
@@ -41,6 +45,8 @@ impl Default for ShardConfig {
             list_max_listpack_size: -2,
             hash_max_listpack_entries: 128,
             hash_max_listpack_value: 64,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
             set_max_intset_entries: 512,
         }
     }

@@ -6,6 +6,7 @@
 
 pub mod bitmaps;
 pub mod ctx;
+pub mod geo;
 pub mod hashes;
 pub mod hll;
 pub mod keys;
@@ -16,6 +17,10 @@ pub mod sort;
 pub mod strings;
 pub mod table;
 mod typed;
+pub mod zsets;
+pub mod zsets_pop;
+pub mod zsets_range;
+pub mod zsets_store;
 
 pub use ctx::{Ctx, ShardConfig, ShardState};
 use tessera_protocol::{Args, Reply};

@@ -110,8 +110,13 @@ fn sort_source_elements(obj: &Object) -> Option<(SourceKind, Vec<Cow<'_, [u8]>>)
                 })
                 .collect(),
         )),
-        // zset: added when sorted sets land (members in score order, as
-        // SourceKind::Ordered, so that BY nosort and DESC follow it).
+        // Sorted sets: members in score order, so that BY nosort and DESC
+        // follow it.
+        Object::Zset(z) => {
+            let mut v = Vec::with_capacity(z.len());
+            z.for_each(0, z.len(), false, |_, m| v.push(Cow::Owned(m.to_vec())));
+            Some((SourceKind::Ordered, v))
+        }
         _ => None,
     }
 }

@@ -92,7 +92,7 @@ pub const ALL_W: KeySpec = KeySpec::Range {
 pub const CONTAINER: Route = Route::Conn;
 
 /// Every family's commands, in table order.
-fn families() -> [&'static [CommandSpec]; 9] {
+fn families() -> [&'static [CommandSpec]; 11] {
     [
         super::strings::COMMANDS,
         super::keys::COMMANDS,
@@ -101,6 +101,8 @@ fn families() -> [&'static [CommandSpec]; 9] {
         super::hashes::COMMANDS,
         super::bitmaps::COMMANDS,
         super::hll::COMMANDS,
+        super::zsets::COMMANDS,
+        super::geo::COMMANDS,
         super::sets::COMMANDS,
         super::sort::COMMANDS,
     ]

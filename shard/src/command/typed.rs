@@ -9,6 +9,7 @@ use crate::store::{Db, Object};
 use crate::types::hash::Hash;
 use crate::types::list::List;
 use crate::types::set::Set;
+use crate::types::zset::Zset;
 
 /// A key looked up for writing as a `T`.
 pub(crate) enum Found<'a, T> {
@@ -46,6 +47,7 @@ macro_rules! typed {
 typed!(List, List);
 typed!(Hash, Hash);
 typed!(Set, Set);
+typed!(Zset, Zset);
 
 /// A key's value for writing (lazy expiry and LRU through `Db::get`).
 pub(crate) fn typed_mut<'a, T: Typed>(db: &'a mut Db, key: &[u8], now: i64) -> Found<'a, T> {

@@ -6,6 +6,7 @@
 use crate::types::hash::Hash;
 use crate::types::list::List;
 use crate::types::set::Set;
+use crate::types::zset::Zset;
 
 #[derive(Clone, Debug)]
 pub enum Object {
@@ -14,6 +15,7 @@ pub enum Object {
     Str(Vec<u8>),
     List(List),
     Hash(Hash),
+    Zset(Zset),
     Set(Set),
 }
 
@@ -23,6 +25,7 @@ impl Object {
             Object::Str(_) => "string",
             Object::List(_) => "list",
             Object::Hash(_) => "hash",
+            Object::Zset(_) => "zset",
             Object::Set(_) => "set",
         }
     }
@@ -35,6 +38,7 @@ impl Object {
             // Redis 7.0 reports every list as a quicklist.
             Object::List(_) => "quicklist",
             Object::Hash(h) => h.encoding(),
+            Object::Zset(z) => z.encoding(),
             Object::Set(s) => s.encoding(),
         }
     }
@@ -49,6 +53,7 @@ impl Object {
                 crate::types::hash::Hash::Small(_) => 1,
                 crate::types::hash::Hash::Big(d) => d.len(),
             },
+            Object::Zset(z) => z.free_effort(),
             Object::Set(s) => s.free_effort(),
         }
     }
@@ -59,6 +64,7 @@ impl Object {
         match self {
             Object::List(l) => l.free_some(budget),
             Object::Hash(crate::types::hash::Hash::Big(d)) => d.free_some(budget),
+            Object::Zset(z) => z.free_some(budget),
             Object::Set(s) => s.free_some(budget),
             _ => true,
         }

@@ -18,8 +18,9 @@ pub struct Listpack {
     count: u32,
 }
 
+/// Bytes of `v` as LEB128 (also used by sorted-set leaves).
 #[inline]
-fn varint_len(mut v: usize) -> usize {
+pub(crate) fn varint_len(mut v: usize) -> usize {
     let mut n = 1;
     while v >= 0x80 {
         v >>= 7;
