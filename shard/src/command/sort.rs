@@ -2,18 +2,31 @@
 //! comparison rules and errors.
 //!
 //! BY and GET patterns name keys computed from the elements, which the
-//! server cannot know when it routes the request. SORT runs on the shard
-//! of its keys (the sorted key and STORE's destination, gathered if they
-//! sit on different shards), so a pattern can only see keys owned by that
-//! shard. LIMIT OF THIS VERSION: a pattern key owned by another shard is
-//! refused with an error (`ERR_PATTERN_SHARD`) rather than silently read
-//! as missing; giving every pattern the sorted key's hash tag
-//! (`SORT {u}ids BY {u}w_* GET {u}name_*`) keeps them on one shard.
+//! server cannot know when it routes the request. When a BY pattern sorts
+//! by external keys (it has a `*`, and is not ignored as `BY nosort`) or a
+//! GET pattern is not `#`, the connection first asks the sorted key's shard
+//! for the keys the patterns will read (`PatternReads::keys`, with the same
+//! substitution as SORT itself: `pattern_key`). When that shard owns them
+//! all, SORT runs there as any other command; otherwise they are borrowed,
+//! read-only, with SORT's own keys, and SORT runs on the connection's shard
+//! (`server/src/gather.rs`). The shard then sees its own keys and the
+//! borrowed ones (`ShardState::borrowed_keys`, which includes the borrowed
+//! keys that do not exist).
+//!
+//! A pattern key that SORT cannot see is refused with an error
+//! (`ERR_PATTERN_SHARD`), never silently read as missing. That happens
+//! when more than `MAX_PATTERN_KEYS` distinct keys would be gathered (every
+//! element counts, LIMIT or not), or when the sorted key changed between
+//! the two steps so that an element names a key that was not borrowed.
+//! Giving every pattern the sorted key's hash tag
+//! (`SORT {u}ids BY {u}w_* GET {u}name_*`) keeps them on one shard, with
+//! no bound and no extra step.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::collections::HashSet;
 
-use tessera_protocol::{Args, Reply};
+use tessera_protocol::{Args, Proto, Reply};
 
 use super::acl::{
     DANGEROUS as A_DANGEROUS, LIST as A_LIST, READ as A_READ, SET as A_SET, SLOW as A_SLOW,
@@ -21,7 +34,7 @@ use super::acl::{
 };
 use super::errors::*;
 use super::flags::{DENYOOM, READONLY, WRITE};
-use super::{CommandSpec, Ctx, KeyPos, KeySpec, Route, Split};
+use super::{CommandSpec, Ctx, KeyPos, KeySpec, Route, ShardState, Split};
 use crate::cmd;
 use crate::slot::key_slot;
 use crate::store::{lru_clock, Db, Entry, Object};
@@ -243,22 +256,14 @@ fn parse_hex_float(t: &[u8]) -> Option<f64> {
     Some(if neg { -v } else { v })
 }
 
-/// Looks up what a BY/GET pattern names for `elem` (Redis's
-/// lookupKeyByPattern, less the `#` case that callers handle): the first
-/// `*` is replaced by the element; `key->field` reads a hash field. A
-/// pattern without `*` names nothing. Err(()) when the key is owned by
-/// another shard (see the module comment).
-fn lookup_pattern<'a>(
-    db: &'a Db,
-    owned: &[u16],
-    now: i64,
-    pattern: &[u8],
-    elem: &[u8],
-    scratch: &mut Vec<u8>,
-) -> Result<Option<&'a [u8]>, ()> {
-    let Some(star) = pattern.iter().position(|&c| c == b'*') else {
-        return Ok(None);
-    };
+/// The key a BY/GET pattern names for `elem` (Redis's lookupKeyByPattern
+/// substitution, less the `#` case that callers handle), written into
+/// `key`: the first `*` is replaced by the element; `key->field` selects a
+/// hash field, returned as Some(field). None: no `*`, the pattern names
+/// nothing. The one implementation of the substitution, used by SORT and
+/// by `PatternReads::keys`.
+fn pattern_key<'p>(pattern: &'p [u8], elem: &[u8], key: &mut Vec<u8>) -> Option<Option<&'p [u8]>> {
+    let star = pattern.iter().position(|&c| c == b'*')?;
     // A "->" after the '*' with something after it selects a hash field.
     let rest = &pattern[star + 1..];
     let arrow = rest
@@ -269,11 +274,43 @@ fn lookup_pattern<'a>(
         Some(p) => (&rest[..p], Some(&rest[p + 2..])),
         None => (rest, None),
     };
-    scratch.clear();
-    scratch.extend_from_slice(&pattern[..star]);
-    scratch.extend_from_slice(elem);
-    scratch.extend_from_slice(post);
-    if owned.binary_search(&key_slot(scratch)).is_err() {
+    key.clear();
+    key.extend_from_slice(&pattern[..star]);
+    key.extend_from_slice(elem);
+    key.extend_from_slice(post);
+    Some(field)
+}
+
+/// Which keys this shard can read for a pattern: those it owns, and the
+/// foreign keys the gather step borrowed for the running command.
+struct Visible<'a> {
+    owned: &'a [u16],
+    borrowed: &'a HashSet<Vec<u8>>,
+}
+
+impl Visible<'_> {
+    fn sees(&self, key: &[u8]) -> bool {
+        self.owned.binary_search(&key_slot(key)).is_ok() || self.borrowed.contains(key)
+    }
+}
+
+/// Looks up what a BY/GET pattern names for `elem`: a string value, or a
+/// hash field for `key->field`; a key of another type reads as missing,
+/// as in Redis. Err(()) when the key is owned by another shard and was
+/// not borrowed for this command (see the module comment): refused, never
+/// silently read as missing.
+fn lookup_pattern<'a>(
+    db: &'a Db,
+    vis: &Visible,
+    now: i64,
+    pattern: &[u8],
+    elem: &[u8],
+    scratch: &mut Vec<u8>,
+) -> Result<Option<&'a [u8]>, ()> {
+    let Some(field) = pattern_key(pattern, elem, scratch) else {
+        return Ok(None);
+    };
+    if !vis.sees(scratch) {
         return Err(());
     }
     let Some(e) = db.peek(scratch, now) else {
@@ -286,6 +323,103 @@ fn lookup_pattern<'a>(
             _ => None,
         },
     })
+}
+
+/// At most this many distinct pattern keys are gathered for one SORT (when
+/// one of them is owned by another shard than the sorted key's). Past it, SORT runs on the sorted key's shard as it would without
+/// the gather step, and refuses a foreign pattern key it reaches
+/// (`ERR_PATTERN_SHARD`): copying more keys than that per request would
+/// cost more than the sort itself is worth on a shared-nothing server.
+pub const MAX_PATTERN_KEYS: usize = 4096;
+
+/// The BY/GET patterns of a SORT that dereference keys, parsed where the
+/// request is routed (see `pattern_reads`).
+pub struct PatternReads {
+    key: Vec<u8>,
+    /// The BY pattern when it sorts by external keys (has a `*`).
+    by: Option<Vec<u8>>,
+    /// GET patterns other than `#`.
+    gets: Vec<Vec<u8>>,
+}
+
+/// For SORT/SORT_RO (`spec_name`), the patterns that will read keys: Some
+/// only when a BY pattern sorts by external keys or a GET pattern is not
+/// `#`. None too when the options do not parse (SORT replies the error).
+pub fn pattern_reads(spec_name: &str, args: &Args) -> Option<PatternReads> {
+    let readonly = match spec_name {
+        "sort" => false,
+        "sort_ro" => true,
+        _ => return None,
+    };
+    let mut sink = Vec::new();
+    let o = parse_options(args, readonly, &mut Reply::new(&mut sink, Proto::Resp2))?;
+    let by = o.by.filter(|_| !o.dontsort).map(<[u8]>::to_vec);
+    let gets: Vec<Vec<u8>> = o
+        .gets
+        .iter()
+        .filter(|g| **g != b"#")
+        .map(|g| g.to_vec())
+        .collect();
+    if by.is_none() && gets.is_empty() {
+        return None;
+    }
+    Some(PatternReads {
+        key: args.get(1).to_vec(),
+        by,
+        gets,
+    })
+}
+
+impl PatternReads {
+    /// The sorted key.
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// Run on the sorted key's shard: the distinct keys the patterns would
+    /// read for its elements (hash-field patterns read their key part), or
+    /// none when this shard owns them all and can run SORT alone. All of
+    /// them, not only the foreign ones: SORT then runs on the connection's
+    /// shard, for which this shard's keys are foreign too. Every element
+    /// counts for GET, not only LIMIT's range: the range depends on BY
+    /// values that may be foreign. None: more than MAX_PATTERN_KEYS with
+    /// one foreign, or a value SORT refuses (it replies the error).
+    pub fn keys(&self, shard: &mut ShardState, db: usize, now: i64) -> Option<Vec<Vec<u8>>> {
+        let owned: &[u16] = &shard.owned_slots;
+        let Some(d) = shard.keyspace.db_if_exists(db) else {
+            return Some(Vec::new());
+        };
+        let elems = match d.peek(&self.key, now) {
+            None => return Some(Vec::new()),
+            Some(e) => e.object().and_then(sort_source_elements)?.1,
+        };
+        let mut seen: HashSet<Vec<u8>> = HashSet::new();
+        let (mut foreign, mut overflow) = (false, false);
+        let mut key = Vec::new();
+        for p in self.by.iter().chain(self.gets.iter()) {
+            for elem in &elems {
+                if pattern_key(p, elem, &mut key).is_none() {
+                    break; // no '*': names nothing, for any element
+                }
+                foreign |= owned.binary_search(&key_slot(&key)).is_err();
+                if !seen.contains(key.as_slice()) {
+                    if seen.len() < MAX_PATTERN_KEYS {
+                        seen.insert(key.clone());
+                    } else {
+                        overflow = true;
+                    }
+                }
+                if foreign && overflow {
+                    return None;
+                }
+            }
+        }
+        Some(if foreign {
+            seen.into_iter().collect()
+        } else {
+            Vec::new()
+        })
+    }
 }
 
 /// One element to sort: its index in the element vector, its numeric
@@ -311,7 +445,10 @@ fn sort_generic(ctx: &mut Ctx, args: Args, reply: &mut Reply, readonly: bool) {
     let now = ctx.now;
     let lim = NodeLimit(ctx.shard.config.list_max_listpack_size);
     let shard = &mut *ctx.shard;
-    let owned: &[u16] = &shard.owned_slots;
+    let vis = Visible {
+        owned: &shard.owned_slots,
+        borrowed: &shard.borrowed_keys,
+    };
     let db = shard.keyspace.db(ctx.db);
     // The sorted key: lazy expiry, LRU and hit counts through `get`.
     match db.get(args.get(1), now) {
@@ -364,7 +501,7 @@ fn sort_generic(ctx: &mut Ctx, args: Args, reply: &mut Reply, readonly: bool) {
             let elem: &[u8] = &elems[it.idx];
             let by = match o.by {
                 // A BY pattern here always has a '*' (else: dontsort).
-                Some(p) => match lookup_pattern(db, owned, now, p, elem, &mut scratch) {
+                Some(p) => match lookup_pattern(db, &vis, now, p, elem, &mut scratch) {
                     Err(()) => return reply.error(ERR_PATTERN_SHARD),
                     Ok(None) => continue,
                     Ok(Some(v)) => {
@@ -426,7 +563,7 @@ fn sort_generic(ctx: &mut Ctx, args: Args, reply: &mut Reply, readonly: bool) {
                 out.push(Some(elem));
                 continue;
             }
-            match lookup_pattern(db, owned, now, g, elem, &mut scratch) {
+            match lookup_pattern(db, &vis, now, g, elem, &mut scratch) {
                 Ok(v) => out.push(v),
                 Err(()) => return reply.error(ERR_PATTERN_SHARD),
             }
