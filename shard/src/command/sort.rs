@@ -393,32 +393,34 @@ impl PatternReads {
             None => return Some(Vec::new()),
             Some(e) => e.object().and_then(sort_source_elements)?.1,
         };
-        let mut seen: HashSet<Vec<u8>> = HashSet::new();
-        let (mut foreign, mut overflow) = (false, false);
         let mut key = Vec::new();
-        for p in self.by.iter().chain(self.gets.iter()) {
+        let patterns = || self.by.iter().chain(self.gets.iter());
+        // First without keeping anything: the common case (hash tags, or one
+        // shard) finds every key owned here and allocates nothing.
+        let foreign = patterns().any(|p| {
+            elems.iter().any(|elem| {
+                pattern_key(p, elem, &mut key).is_some()
+                    && owned.binary_search(&key_slot(&key)).is_err()
+            })
+        });
+        if !foreign {
+            return Some(Vec::new());
+        }
+        let mut seen: HashSet<Vec<u8>> = HashSet::new();
+        for p in patterns() {
             for elem in &elems {
                 if pattern_key(p, elem, &mut key).is_none() {
                     break; // no '*': names nothing, for any element
                 }
-                foreign |= owned.binary_search(&key_slot(&key)).is_err();
                 if !seen.contains(key.as_slice()) {
-                    if seen.len() < MAX_PATTERN_KEYS {
-                        seen.insert(key.clone());
-                    } else {
-                        overflow = true;
+                    if seen.len() == MAX_PATTERN_KEYS {
+                        return None;
                     }
-                }
-                if foreign && overflow {
-                    return None;
+                    seen.insert(key.clone());
                 }
             }
         }
-        Some(if foreign {
-            seen.into_iter().collect()
-        } else {
-            Vec::new()
-        })
+        Some(seen.into_iter().collect())
     }
 }
 
