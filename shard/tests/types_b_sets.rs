@@ -672,4 +672,23 @@ fn sort_pattern_keys() {
     );
     run(&mut part, &push);
     assert_eq!(keys(&mut part, &["SORT", "big", "GET", "n_*"]), None);
+    // BY reads no keys: the order is known, only LIMIT's range counts.
+    assert_eq!(
+        keys(&mut part, &["SORT", "big", "GET", "n_*", "LIMIT", "0", "2"]),
+        s(&["n_0", "n_1"])
+    );
+    assert_eq!(
+        keys(
+            &mut part,
+            &["SORT", "big", "BY", "nosort", "DESC", "LIMIT", "1", "1", "GET", "n_*"]
+        ),
+        s(&["n_4095"])
+    );
+    assert_eq!(
+        keys(
+            &mut part,
+            &["SORT", "big", "BY", "w_*", "GET", "n_*", "LIMIT", "0", "2"]
+        ),
+        None
+    );
 }

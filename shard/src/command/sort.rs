@@ -15,9 +15,11 @@
 //!
 //! A pattern key that SORT cannot see is refused with an error
 //! (`ERR_PATTERN_SHARD`), never silently read as missing. That happens
-//! when more than `MAX_PATTERN_KEYS` distinct keys would be gathered (every
-//! element counts, LIMIT or not), or when the sorted key changed between
-//! the two steps so that an element names a key that was not borrowed.
+//! when more than `MAX_PATTERN_KEYS` distinct keys would be gathered (a BY
+//! pattern reads one per element; GET one per element output, LIMIT's
+//! range when BY reads no keys, else every element), or when the sorted
+//! key changed between the two steps so that an element names a key that
+//! was not borrowed.
 //! Giving every pattern the sorted key's hash tag
 //! (`SORT {u}ids BY {u}w_* GET {u}name_*`) keeps them on one shard, with
 //! no bound and no extra step.
@@ -26,6 +28,7 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashSet;
 
+use tessera_protocol::args::OwnedArgs;
 use tessera_protocol::{Args, Proto, Reply};
 
 use super::acl::{
@@ -332,19 +335,16 @@ fn lookup_pattern<'a>(
 /// cost more than the sort itself is worth on a shared-nothing server.
 pub const MAX_PATTERN_KEYS: usize = 4096;
 
-/// The BY/GET patterns of a SORT that dereference keys, parsed where the
-/// request is routed (see `pattern_reads`).
+/// A SORT whose BY/GET patterns dereference keys, as routed (see
+/// `pattern_reads`): its arguments, to be read on the sorted key's shard.
 pub struct PatternReads {
-    key: Vec<u8>,
-    /// The BY pattern when it sorts by external keys (has a `*`).
-    by: Option<Vec<u8>>,
-    /// GET patterns other than `#`.
-    gets: Vec<Vec<u8>>,
+    args: OwnedArgs,
+    readonly: bool,
 }
 
-/// For SORT/SORT_RO (`spec_name`), the patterns that will read keys: Some
-/// only when a BY pattern sorts by external keys or a GET pattern is not
-/// `#`. None too when the options do not parse (SORT replies the error).
+/// For SORT/SORT_RO (`spec_name`): Some only when a BY pattern sorts by
+/// external keys (it has a `*`) or a GET pattern is not `#`. None too when
+/// the options do not parse (SORT replies the error).
 pub fn pattern_reads(spec_name: &str, args: &Args) -> Option<PatternReads> {
     let readonly = match spec_name {
         "sort" => false,
@@ -353,52 +353,73 @@ pub fn pattern_reads(spec_name: &str, args: &Args) -> Option<PatternReads> {
     };
     let mut sink = Vec::new();
     let o = parse_options(args, readonly, &mut Reply::new(&mut sink, Proto::Resp2))?;
-    let by = o.by.filter(|_| !o.dontsort).map(<[u8]>::to_vec);
-    let gets: Vec<Vec<u8>> = o
-        .gets
-        .iter()
-        .filter(|g| **g != b"#")
-        .map(|g| g.to_vec())
-        .collect();
-    if by.is_none() && gets.is_empty() {
+    let by = o.by.is_some() && !o.dontsort;
+    if !by && o.gets.iter().all(|g| *g == b"#") {
         return None;
     }
     Some(PatternReads {
-        key: args.get(1).to_vec(),
-        by,
-        gets,
+        args: OwnedArgs::from_parts(args.iter()),
+        readonly,
     })
 }
 
 impl PatternReads {
     /// The sorted key.
     pub fn key(&self) -> &[u8] {
-        &self.key
+        self.args.args().get(1)
     }
 
     /// Run on the sorted key's shard: the distinct keys the patterns would
-    /// read for its elements (hash-field patterns read their key part), or
-    /// none when this shard owns them all and can run SORT alone. All of
-    /// them, not only the foreign ones: SORT then runs on the connection's
-    /// shard, for which this shard's keys are foreign too. Every element
-    /// counts for GET, not only LIMIT's range: the range depends on BY
-    /// values that may be foreign. None: more than MAX_PATTERN_KEYS with
-    /// one foreign, or a value SORT refuses (it replies the error).
+    /// read (hash-field patterns read their key part), or none when this
+    /// shard owns them all and can run SORT alone. All of them, not only
+    /// the foreign ones: SORT then runs on the connection's shard, for
+    /// which this shard's keys are foreign too. BY reads a key for every
+    /// element. GET reads one for each element output: when BY reads no
+    /// keys the order is known here (`select`, as SORT computes it) and
+    /// only LIMIT's range counts; otherwise every element does. None: more
+    /// than MAX_PATTERN_KEYS with one foreign, or a value SORT refuses (it
+    /// replies the error).
     pub fn keys(&self, shard: &mut ShardState, db: usize, now: i64) -> Option<Vec<Vec<u8>>> {
+        let args = self.args.args();
+        let mut sink = Vec::new();
+        let mut o = parse_options(
+            &args,
+            self.readonly,
+            &mut Reply::new(&mut sink, Proto::Resp2),
+        )?;
         let owned: &[u16] = &shard.owned_slots;
         let Some(d) = shard.keyspace.db_if_exists(db) else {
             return Some(Vec::new());
         };
-        let elems = match d.peek(&self.key, now) {
+        let d: &Db = d;
+        let (kind, elems) = match d.peek(args.get(1), now) {
             None => return Some(Vec::new()),
-            Some(e) => e.object().and_then(sort_source_elements)?.1,
+            Some(e) => e.object().and_then(sort_source_elements)?,
         };
+        let by = o.by.filter(|_| !o.dontsort);
+        let gets: Vec<&[u8]> = o.gets.iter().copied().filter(|g| *g != b"#").collect();
+        let all: Vec<&[u8]> = elems.iter().map(|e| &e[..]).collect();
+        let output: Vec<&[u8]> = if by.is_some() {
+            all.clone()
+        } else {
+            let none = HashSet::new();
+            let vis = Visible {
+                owned,
+                borrowed: &none,
+            };
+            let (items, range) = select(d, &vis, now, &mut o, kind, &elems).ok()?;
+            items[range].iter().map(|it| &elems[it.idx][..]).collect()
+        };
+        let reads: Vec<(&[u8], &[&[u8]])> = by
+            .iter()
+            .map(|p| (*p, &all[..]))
+            .chain(gets.iter().map(|p| (*p, &output[..])))
+            .collect();
         let mut key = Vec::new();
-        let patterns = || self.by.iter().chain(self.gets.iter());
         // First without keeping anything: the common case (hash tags, or one
-        // shard) finds every key owned here and allocates nothing.
-        let foreign = patterns().any(|p| {
-            elems.iter().any(|elem| {
+        // shard) finds every key owned here and allocates nothing more.
+        let foreign = reads.iter().any(|(p, es)| {
+            es.iter().any(|elem| {
                 pattern_key(p, elem, &mut key).is_some()
                     && owned.binary_search(&key_slot(&key)).is_err()
             })
@@ -407,8 +428,8 @@ impl PatternReads {
             return Some(Vec::new());
         }
         let mut seen: HashSet<Vec<u8>> = HashSet::new();
-        for p in patterns() {
-            for elem in &elems {
+        for (p, es) in &reads {
+            for elem in es.iter() {
                 if pattern_key(p, elem, &mut key).is_none() {
                     break; // no '*': names nothing, for any element
                 }
@@ -465,6 +486,63 @@ fn sort_generic(ctx: &mut Ctx, args: Args, reply: &mut Reply, readonly: bool) {
             None => return reply.error(WRONGTYPE),
         },
     };
+    let (items, range) = match select(db, &vis, now, &mut o, kind, &elems) {
+        Ok(x) => x,
+        Err(e) => return reply.error(e),
+    };
+    let range = &items[range];
+    let mut scratch = Vec::new();
+    // The output, looked up in full before replying (a pattern on another
+    // shard must fail the whole command).
+    let mut out: Vec<Option<&[u8]>> = Vec::with_capacity(range.len() * o.gets.len().max(1));
+    for it in range {
+        let elem: &[u8] = &elems[it.idx];
+        if o.gets.is_empty() {
+            out.push(Some(elem));
+        }
+        for g in &o.gets {
+            if *g == b"#" {
+                out.push(Some(elem));
+                continue;
+            }
+            match lookup_pattern(db, &vis, now, g, elem, &mut scratch) {
+                Ok(v) => out.push(v),
+                Err(()) => return reply.error(ERR_PATTERN_SHARD),
+            }
+        }
+    }
+    match o.store {
+        None => {
+            reply.array(out.len());
+            for v in out {
+                match v {
+                    Some(v) => reply.bulk(v),
+                    None => reply.null(),
+                }
+            }
+        }
+        Some(dst) => {
+            // A missing GET value is stored as an empty string.
+            let owned_out: Vec<Vec<u8>> =
+                out.iter().map(|v| v.unwrap_or_default().to_vec()).collect();
+            drop(out);
+            store_list(ctx, dst, owned_out, lim, reply);
+        }
+    }
+}
+
+/// SORT's order and LIMIT: the elements as items in output order, and the
+/// range of them to output. BY values are looked up through `vis` (see
+/// `lookup_pattern`); without a BY pattern nothing is looked up. May
+/// adjust `o` (BY nosort STORE on a set sorts it ALPHA).
+fn select<'a>(
+    db: &'a Db,
+    vis: &Visible,
+    now: i64,
+    o: &mut Options,
+    kind: SourceKind,
+    elems: &'a [Cow<'_, [u8]>],
+) -> Result<(Vec<Item<'a>>, std::ops::Range<usize>), &'static str> {
     if o.dontsort && kind == SourceKind::Unordered && o.store.is_some() {
         o.dontsort = false;
         o.alpha = true;
@@ -503,8 +581,8 @@ fn sort_generic(ctx: &mut Ctx, args: Args, reply: &mut Reply, readonly: bool) {
             let elem: &[u8] = &elems[it.idx];
             let by = match o.by {
                 // A BY pattern here always has a '*' (else: dontsort).
-                Some(p) => match lookup_pattern(db, &vis, now, p, elem, &mut scratch) {
-                    Err(()) => return reply.error(ERR_PATTERN_SHARD),
+                Some(p) => match lookup_pattern(db, vis, now, p, elem, &mut scratch) {
+                    Err(()) => return Err(ERR_PATTERN_SHARD),
                     Ok(None) => continue,
                     Ok(Some(v)) => {
                         if o.alpha {
@@ -523,7 +601,7 @@ fn sort_generic(ctx: &mut Ctx, args: Args, reply: &mut Reply, readonly: bool) {
             }
         }
         if bad {
-            return reply.error(ERR_SCORES);
+            return Err(ERR_SCORES);
         }
         let (alpha, bypattern, desc) = (o.alpha, o.by.is_some(), o.desc);
         items.sort_by(|a, b| {
@@ -548,47 +626,11 @@ fn sort_generic(ctx: &mut Ctx, args: Args, reply: &mut Reply, readonly: bool) {
         });
     }
     let range = if end >= start {
-        &items[start as usize..=end as usize]
+        start as usize..end as usize + 1
     } else {
-        &items[..0]
+        0..0
     };
-    // The output, looked up in full before replying (a pattern on another
-    // shard must fail the whole command).
-    let mut out: Vec<Option<&[u8]>> = Vec::with_capacity(range.len() * o.gets.len().max(1));
-    for it in range {
-        let elem: &[u8] = &elems[it.idx];
-        if o.gets.is_empty() {
-            out.push(Some(elem));
-        }
-        for g in &o.gets {
-            if *g == b"#" {
-                out.push(Some(elem));
-                continue;
-            }
-            match lookup_pattern(db, &vis, now, g, elem, &mut scratch) {
-                Ok(v) => out.push(v),
-                Err(()) => return reply.error(ERR_PATTERN_SHARD),
-            }
-        }
-    }
-    match o.store {
-        None => {
-            reply.array(out.len());
-            for v in out {
-                match v {
-                    Some(v) => reply.bulk(v),
-                    None => reply.null(),
-                }
-            }
-        }
-        Some(dst) => {
-            // A missing GET value is stored as an empty string.
-            let owned_out: Vec<Vec<u8>> =
-                out.iter().map(|v| v.unwrap_or_default().to_vec()).collect();
-            drop(out);
-            store_list(ctx, dst, owned_out, lim, reply);
-        }
-    }
+    Ok((items, range))
 }
 
 /// SORT ... STORE: the result as a list (replacing dst, TTL included), or
