@@ -17,7 +17,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use tessera_protocol::parse::{Limits, Parsed, ProtocolError, RequestParser};
 use tessera_protocol::{ArgSpan, Args, Proto, Reply};
-use tessera_shard::command::{self, flags, table, CommandSpec, KeyPos, Merge, Route, Split};
+use tessera_shard::command::{self, flags, sort, table, CommandSpec, KeyPos, Merge, Route, Split};
 use tessera_shard::slot::key_slot;
 
 use crate::clients::ClientMeta;
@@ -521,7 +521,22 @@ impl Conn {
                         let same = keypos[1..]
                             .iter()
                             .all(|k| shared.owner(key_slot(args.get(k.index))) == owner0);
-                        if same {
+                        // SORT whose BY/GET patterns read keys: when its
+                        // sorted key's shard does not own them all, they
+                        // are gathered here with SORT's own keys. All owned
+                        // there (or too many to gather): routed as usual.
+                        let mut extra = Vec::new();
+                        if split == Split::Gather {
+                            if let Some(reads) = sort::pattern_reads(spec.name, &args) {
+                                self.flush_pending(frozen).await;
+                                extra = crate::gather::sort_pattern_keys(self, reads)
+                                    .await
+                                    .unwrap_or_default();
+                            }
+                        }
+                        if !extra.is_empty() {
+                            crate::gather::run(self, spec, id, args, &keypos, &extra).await;
+                        } else if same {
                             if owner0 == self.rt.id {
                                 self.run_here(id, args);
                             } else {
@@ -529,7 +544,7 @@ impl Conn {
                             }
                         } else if split == Split::Gather {
                             self.flush_pending(frozen).await;
-                            crate::gather::run(self, spec, id, args, &keypos).await;
+                            crate::gather::run(self, spec, id, args, &keypos, &[]).await;
                         } else {
                             self.split(spec, id, split, args, &keypos);
                         }

@@ -10,6 +10,14 @@
 //! 3. each key the command may write goes back to its owner: the new entry,
 //!    or a delete if the command removed it. Keys only read go nowhere.
 //!
+//! A command may also read keys that are not among its arguments: SORT's
+//! BY/GET patterns name keys computed from the sorted key's elements.
+//! `sort_pattern_keys` asks the sorted key's shard which keys those are,
+//! and `run` borrows them (read-only) with the command's own keys. The
+//! running shard is told which foreign keys were borrowed
+//! (`ShardState::borrowed_keys`), so that SORT reads a borrowed key that
+//! does not exist as missing, and still refuses one that was not borrowed.
+//!
 //! This is NOT atomic against other clients writing the same keys between
 //! steps 1 and 3 (the transaction work will make it so, with intent locks
 //! on the owners); it returns exactly what Redis returns otherwise.
@@ -17,6 +25,7 @@
 use std::collections::BTreeMap;
 
 use tessera_protocol::{Args, Reply};
+use tessera_shard::command::sort::PatternReads;
 use tessera_shard::command::{CommandSpec, KeyPos};
 use tessera_shard::slot::key_slot;
 use tessera_shard::store::Entry;
@@ -27,6 +36,9 @@ use crate::runtime::ShardRuntime;
 
 /// Entries of one key in each database where it exists.
 type Borrowed = Vec<(usize, Vec<u8>, Entry)>;
+/// What goes back to one owner: per database and key, the new entry, or
+/// None for a delete.
+type Written = Vec<(usize, Vec<u8>, Option<Entry>)>;
 
 pub async fn run(
     conn: &mut Conn,
@@ -34,10 +46,12 @@ pub async fn run(
     id: u16,
     args: Args<'_>,
     keypos: &[KeyPos],
+    extra_reads: &[Vec<u8>],
 ) {
     let rt = conn.rt.clone();
     let me = rt.id;
-    // Foreign keys by owner shard (deduplicated), with "may be written".
+    // Foreign keys by owner shard (deduplicated), with "may be written":
+    // the command's own keys, then the other keys it only reads.
     let mut by_shard: BTreeMap<usize, Vec<(Vec<u8>, bool)>> = BTreeMap::new();
     for k in keypos {
         let key = args.get(k.index);
@@ -50,6 +64,18 @@ pub async fn run(
             Some(e) => e.1 |= k.write,
             None => keys.push((key.to_vec(), k.write)),
         }
+    }
+    // `extra_reads` are distinct (no quadratic search through them): only
+    // the command's own keys can repeat one, and then the key is there.
+    for key in extra_reads {
+        let owner = rt.shared.owner(key_slot(key));
+        if owner == me || keypos.iter().any(|k| args.get(k.index) == key.as_slice()) {
+            continue;
+        }
+        by_shard
+            .entry(owner)
+            .or_default()
+            .push((key.clone(), false));
     }
 
     // CROSS-SHARD STEP 1: borrow copies of the foreign keys.
@@ -89,12 +115,14 @@ pub async fn run(
 
     // CROSS-SHARD STEP 2: run here with the borrowed keys in place.
     let now = tessera_shard::util::now_ms();
-    let mut results: BTreeMap<usize, Vec<(usize, Vec<u8>, Option<Entry>)>> = BTreeMap::new();
+    let mut results: BTreeMap<usize, Written> = BTreeMap::new();
     {
         let mut st = rt.state.borrow_mut();
         for (db, _k, e) in borrowed {
             st.keyspace.db(db).insert(e, now);
         }
+        st.borrowed_keys
+            .extend(by_shard.values().flatten().map(|(k, _)| k.clone()));
         execute(
             &mut st,
             id,
@@ -105,6 +133,7 @@ pub async fn run(
             true,
             &mut conn.wbuf,
         );
+        st.borrowed_keys.clear();
         let ndb = st.keyspace.databases();
         for (&shard, keys) in &by_shard {
             for (key, write) in keys {
@@ -146,4 +175,26 @@ pub async fn run(
             )
             .await;
     }
+}
+
+/// SORT/SORT_RO whose BY/GET patterns read keys: the distinct keys they
+/// would read, computed on the sorted key's shard (`PatternReads::keys`).
+/// Empty: that shard owns them all and can run SORT alone. None: too many
+/// to gather, or the shard is unavailable; SORT then runs as without this
+/// step (and refuses a foreign pattern key it reaches).
+pub async fn sort_pattern_keys(conn: &Conn, reads: PatternReads) -> Option<Vec<Vec<u8>>> {
+    let rt = conn.rt.clone();
+    let owner = rt.shared.owner(key_slot(reads.key()));
+    let db = conn.db;
+    let got = rt
+        .call(
+            owner,
+            Box::new(move |rt: &ShardRuntime| {
+                let mut st = rt.state.borrow_mut();
+                let now = tessera_shard::util::now_ms();
+                Box::new(reads.keys(&mut st, db, now))
+            }),
+        )
+        .await?;
+    *got.downcast::<Option<Vec<Vec<u8>>>>().ok()?
 }

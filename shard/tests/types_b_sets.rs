@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use tessera_protocol::args::OwnedArgs;
 use tessera_protocol::reply::Proto;
 use tessera_protocol::Reply;
-use tessera_shard::command::{lookup, Ctx, Route, ShardConfig, ShardState};
+use tessera_shard::command::{lookup, sort, Ctx, Route, ShardConfig, ShardState};
 use tessera_shard::types::set::{Set, SetLimits, SMALL_MAX_ENTRIES, SMALL_MAX_VALUE};
 use tessera_shard::util::parse_i64_strict;
 
@@ -600,5 +600,95 @@ fn sort_end_to_end() {
     assert_eq!(
         run(&mut part, &["SORT", "s", "BY", "nosort"]),
         "*1\r\n$1\r\n1\r\n"
+    );
+    // Foreign keys the gather step borrowed are seen, present or missing;
+    // one that was not borrowed is still refused.
+    part.borrowed_keys.insert(b"w_1".to_vec());
+    part.borrowed_keys.insert(b"h_1".to_vec());
+    assert_eq!(
+        run(&mut part, &["SORT", "s", "BY", "w_*", "GET", "h_*->f"]),
+        "*1\r\n$-1\r\n"
+    );
+    run(&mut part, &["SADD", "s", "2"]);
+    let r = run(&mut part, &["SORT", "s", "BY", "w_*"]);
+    assert!(r.starts_with("-ERR SORT BY/GET pattern key"), "{r}");
+    part.borrowed_keys.clear();
+}
+
+#[test]
+fn sort_pattern_keys() {
+    let keys = |st: &mut ShardState, parts: &[&str]| {
+        let a = OwnedArgs::from_parts(parts.iter().map(|p| p.as_bytes()));
+        let reads = sort::pattern_reads(&parts[0].to_ascii_lowercase(), &a.args())?;
+        let mut k = reads.keys(st, 0, 1_000_000)?;
+        k.sort();
+        Some(k)
+    };
+    let s = |v: &[&str]| Some(v.iter().map(|k| k.as_bytes().to_vec()).collect::<Vec<_>>());
+    // No pattern that reads keys: nothing to learn.
+    let mut st = shard();
+    run(&mut st, &["RPUSH", "l", "1", "2"]);
+    assert_eq!(keys(&mut st, &["SORT", "l"]), None);
+    assert_eq!(
+        keys(&mut st, &["SORT", "l", "BY", "nosort", "GET", "#"]),
+        None
+    );
+    assert_eq!(keys(&mut st, &["SORT", "l", "LIMIT", "x"]), None);
+    // All owned by this shard: SORT runs here, nothing to gather.
+    assert_eq!(keys(&mut st, &["SORT", "l", "BY", "w_*"]), s(&[]));
+    // A shard owning only the sorted key: every pattern key, deduplicated.
+    let mut part = ShardState::new(
+        0,
+        ShardConfig::default(),
+        vec![tessera_shard::slot::key_slot(b"l")],
+    );
+    run(&mut part, &["RPUSH", "l", "1", "2", "1"]);
+    assert_eq!(
+        keys(
+            &mut part,
+            &["SORT", "l", "BY", "w_*", "GET", "#", "GET", "h_*->f", "GET", "nostar"]
+        ),
+        s(&["h_1", "h_2", "w_1", "w_2"])
+    );
+    assert_eq!(
+        keys(&mut part, &["SORT_RO", "l", "BY", "nosort", "GET", "n_*"]),
+        s(&["n_1", "n_2"])
+    );
+    assert_eq!(keys(&mut part, &["SORT", "nosuch", "GET", "n_*"]), s(&[]));
+    run(&mut part, &["SET", "l2", "x"]);
+    // A sorted key SORT refuses: nothing to learn (SORT replies WRONGTYPE).
+    assert_eq!(keys(&mut part, &["SORT", "l2", "GET", "n_*"]), None);
+    // Too many to gather: None, and SORT refuses a foreign key it reaches.
+    let n = sort::MAX_PATTERN_KEYS + 1;
+    let elems: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    let mut push = vec!["RPUSH", "big"];
+    push.extend(elems.iter().map(String::as_str));
+    run(&mut st, &push);
+    assert_eq!(keys(&mut st, &["SORT", "big", "GET", "n_*"]), s(&[]));
+    let mut part = ShardState::new(
+        0,
+        ShardConfig::default(),
+        vec![tessera_shard::slot::key_slot(b"big")],
+    );
+    run(&mut part, &push);
+    assert_eq!(keys(&mut part, &["SORT", "big", "GET", "n_*"]), None);
+    // BY reads no keys: the order is known, only LIMIT's range counts.
+    assert_eq!(
+        keys(&mut part, &["SORT", "big", "GET", "n_*", "LIMIT", "0", "2"]),
+        s(&["n_0", "n_1"])
+    );
+    assert_eq!(
+        keys(
+            &mut part,
+            &["SORT", "big", "BY", "nosort", "DESC", "LIMIT", "1", "1", "GET", "n_*"]
+        ),
+        s(&["n_4095"])
+    );
+    assert_eq!(
+        keys(
+            &mut part,
+            &["SORT", "big", "BY", "w_*", "GET", "n_*", "LIMIT", "0", "2"]
+        ),
+        None
     );
 }

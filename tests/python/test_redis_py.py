@@ -99,6 +99,14 @@ def test_sets_across_shards(r):
     assert r.sort("{u}ids", by="{u}w_*", get="{u}n_*") == [None, None, "one"]
     assert r.sort("{u}ids", desc=True, store="{u}out") == 3
     assert r.lrange("{u}out", 0, -1) == ["3", "2", "1"]
+    # patterns over keys on other shards: gathered first
+    r.rpush("xids", 2, 1, 3)
+    r.mset({"xw_1": 3, "xw_2": 2, "xw_3": 1, "xn_1": "one"})
+    r.hset("xo_2", "name", "two")
+    got = r.sort("xids", by="xw_*", get=["#", "xn_*", "xo_*->name"])
+    assert got == ["3", None, None, "2", None, "two", "1", "one", None]
+    assert r.sort("xids", by="xw_*", get="xn_*", store="xout") == 3
+    assert r.lrange("xout", 0, -1) == ["", "", "one"]
 
 
 def test_big_integer_set_scan_and_pop(r):

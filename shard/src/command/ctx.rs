@@ -1,5 +1,7 @@
 //! What a handler sees: its shard's state and the request's context.
 
+use std::collections::HashSet;
+
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
@@ -68,6 +70,11 @@ pub struct ShardState {
     pub lazy_free: Vec<SlotTable>,
     /// Big values removed by DEL/UNLINK, freed in slices by `lazy_free_step`.
     pub lazy_free_objects: Vec<Object>,
+    /// Foreign keys whose entries (or absence) the running command sees in
+    /// this shard's tables: set by the server's gather step for the length
+    /// of one gathered command, empty otherwise. SORT's BY/GET patterns
+    /// may read these besides the keys this shard owns.
+    pub borrowed_keys: HashSet<Vec<u8>>,
 }
 
 impl ShardState {
@@ -83,6 +90,7 @@ impl ShardState {
             expire_cursor: vec![0; dbs],
             lazy_free: Vec::new(),
             lazy_free_objects: Vec::new(),
+            borrowed_keys: HashSet::new(),
         }
     }
 

@@ -2,18 +2,34 @@
 //! comparison rules and errors.
 //!
 //! BY and GET patterns name keys computed from the elements, which the
-//! server cannot know when it routes the request. SORT runs on the shard
-//! of its keys (the sorted key and STORE's destination, gathered if they
-//! sit on different shards), so a pattern can only see keys owned by that
-//! shard. LIMIT OF THIS VERSION: a pattern key owned by another shard is
-//! refused with an error (`ERR_PATTERN_SHARD`) rather than silently read
-//! as missing; giving every pattern the sorted key's hash tag
-//! (`SORT {u}ids BY {u}w_* GET {u}name_*`) keeps them on one shard.
+//! server cannot know when it routes the request. When a BY pattern sorts
+//! by external keys (it has a `*`, and is not ignored as `BY nosort`) or a
+//! GET pattern is not `#`, the connection first asks the sorted key's shard
+//! for the keys the patterns will read (`PatternReads::keys`, with the same
+//! substitution as SORT itself: `pattern_key`). When that shard owns them
+//! all, SORT runs there as any other command; otherwise they are borrowed,
+//! read-only, with SORT's own keys, and SORT runs on the connection's shard
+//! (`server/src/gather.rs`). The shard then sees its own keys and the
+//! borrowed ones (`ShardState::borrowed_keys`, which includes the borrowed
+//! keys that do not exist).
+//!
+//! A pattern key that SORT cannot see is refused with an error
+//! (`ERR_PATTERN_SHARD`), never silently read as missing. That happens
+//! when more than `MAX_PATTERN_KEYS` distinct keys would be gathered (a BY
+//! pattern reads one per element; GET one per element output, LIMIT's
+//! range when BY reads no keys, else every element), or when the sorted
+//! key changed between the two steps so that an element names a key that
+//! was not borrowed.
+//! Giving every pattern the sorted key's hash tag
+//! (`SORT {u}ids BY {u}w_* GET {u}name_*`) keeps them on one shard, with
+//! no bound and no extra step.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::collections::HashSet;
 
-use tessera_protocol::{Args, Reply};
+use tessera_protocol::args::OwnedArgs;
+use tessera_protocol::{Args, Proto, Reply};
 
 use super::acl::{
     DANGEROUS as A_DANGEROUS, LIST as A_LIST, READ as A_READ, SET as A_SET, SLOW as A_SLOW,
@@ -21,7 +37,7 @@ use super::acl::{
 };
 use super::errors::*;
 use super::flags::{DENYOOM, READONLY, WRITE};
-use super::{CommandSpec, Ctx, KeyPos, KeySpec, Route, Split};
+use super::{CommandSpec, Ctx, KeyPos, KeySpec, Route, ShardState, Split};
 use crate::cmd;
 use crate::slot::key_slot;
 use crate::store::{lru_clock, Db, Entry, Object};
@@ -248,22 +264,14 @@ fn parse_hex_float(t: &[u8]) -> Option<f64> {
     Some(if neg { -v } else { v })
 }
 
-/// Looks up what a BY/GET pattern names for `elem` (Redis's
-/// lookupKeyByPattern, less the `#` case that callers handle): the first
-/// `*` is replaced by the element; `key->field` reads a hash field. A
-/// pattern without `*` names nothing. Err(()) when the key is owned by
-/// another shard (see the module comment).
-fn lookup_pattern<'a>(
-    db: &'a Db,
-    owned: &[u16],
-    now: i64,
-    pattern: &[u8],
-    elem: &[u8],
-    scratch: &mut Vec<u8>,
-) -> Result<Option<&'a [u8]>, ()> {
-    let Some(star) = pattern.iter().position(|&c| c == b'*') else {
-        return Ok(None);
-    };
+/// The key a BY/GET pattern names for `elem` (Redis's lookupKeyByPattern
+/// substitution, less the `#` case that callers handle), written into
+/// `key`: the first `*` is replaced by the element; `key->field` selects a
+/// hash field, returned as Some(field). None: no `*`, the pattern names
+/// nothing. The one implementation of the substitution, used by SORT and
+/// by `PatternReads::keys`.
+fn pattern_key<'p>(pattern: &'p [u8], elem: &[u8], key: &mut Vec<u8>) -> Option<Option<&'p [u8]>> {
+    let star = pattern.iter().position(|&c| c == b'*')?;
     // A "->" after the '*' with something after it selects a hash field.
     let rest = &pattern[star + 1..];
     let arrow = rest
@@ -274,11 +282,43 @@ fn lookup_pattern<'a>(
         Some(p) => (&rest[..p], Some(&rest[p + 2..])),
         None => (rest, None),
     };
-    scratch.clear();
-    scratch.extend_from_slice(&pattern[..star]);
-    scratch.extend_from_slice(elem);
-    scratch.extend_from_slice(post);
-    if owned.binary_search(&key_slot(scratch)).is_err() {
+    key.clear();
+    key.extend_from_slice(&pattern[..star]);
+    key.extend_from_slice(elem);
+    key.extend_from_slice(post);
+    Some(field)
+}
+
+/// Which keys this shard can read for a pattern: those it owns, and the
+/// foreign keys the gather step borrowed for the running command.
+struct Visible<'a> {
+    owned: &'a [u16],
+    borrowed: &'a HashSet<Vec<u8>>,
+}
+
+impl Visible<'_> {
+    fn sees(&self, key: &[u8]) -> bool {
+        self.owned.binary_search(&key_slot(key)).is_ok() || self.borrowed.contains(key)
+    }
+}
+
+/// Looks up what a BY/GET pattern names for `elem`: a string value, or a
+/// hash field for `key->field`; a key of another type reads as missing,
+/// as in Redis. Err(()) when the key is owned by another shard and was
+/// not borrowed for this command (see the module comment): refused, never
+/// silently read as missing.
+fn lookup_pattern<'a>(
+    db: &'a Db,
+    vis: &Visible,
+    now: i64,
+    pattern: &[u8],
+    elem: &[u8],
+    scratch: &mut Vec<u8>,
+) -> Result<Option<&'a [u8]>, ()> {
+    let Some(field) = pattern_key(pattern, elem, scratch) else {
+        return Ok(None);
+    };
+    if !vis.sees(scratch) {
         return Err(());
     }
     let Some(e) = db.peek(scratch, now) else {
@@ -291,6 +331,123 @@ fn lookup_pattern<'a>(
             _ => None,
         },
     })
+}
+
+/// At most this many distinct pattern keys are gathered for one SORT (when
+/// one of them is owned by another shard than the sorted key's). Past it, SORT runs on the sorted key's shard as it would without
+/// the gather step, and refuses a foreign pattern key it reaches
+/// (`ERR_PATTERN_SHARD`): copying more keys than that per request would
+/// cost more than the sort itself is worth on a shared-nothing server.
+pub const MAX_PATTERN_KEYS: usize = 4096;
+
+/// A SORT whose BY/GET patterns dereference keys, as routed (see
+/// `pattern_reads`): its arguments, to be read on the sorted key's shard.
+pub struct PatternReads {
+    args: OwnedArgs,
+    readonly: bool,
+}
+
+/// For SORT/SORT_RO (`spec_name`): Some only when a BY pattern sorts by
+/// external keys (it has a `*`) or a GET pattern is not `#`. None too when
+/// the options do not parse (SORT replies the error).
+pub fn pattern_reads(spec_name: &str, args: &Args) -> Option<PatternReads> {
+    let readonly = match spec_name {
+        "sort" => false,
+        "sort_ro" => true,
+        _ => return None,
+    };
+    let mut sink = Vec::new();
+    let o = parse_options(args, readonly, &mut Reply::new(&mut sink, Proto::Resp2))?;
+    let by = o.by.is_some() && !o.dontsort;
+    if !by && o.gets.iter().all(|g| *g == b"#") {
+        return None;
+    }
+    Some(PatternReads {
+        args: OwnedArgs::from_parts(args.iter()),
+        readonly,
+    })
+}
+
+impl PatternReads {
+    /// The sorted key.
+    pub fn key(&self) -> &[u8] {
+        self.args.args().get(1)
+    }
+
+    /// Run on the sorted key's shard: the distinct keys the patterns would
+    /// read (hash-field patterns read their key part), or none when this
+    /// shard owns them all and can run SORT alone. All of them, not only
+    /// the foreign ones: SORT then runs on the connection's shard, for
+    /// which this shard's keys are foreign too. BY reads a key for every
+    /// element. GET reads one for each element output: when BY reads no
+    /// keys the order is known here (`select`, as SORT computes it) and
+    /// only LIMIT's range counts; otherwise every element does. None: more
+    /// than MAX_PATTERN_KEYS with one foreign, or a value SORT refuses (it
+    /// replies the error).
+    pub fn keys(&self, shard: &mut ShardState, db: usize, now: i64) -> Option<Vec<Vec<u8>>> {
+        let args = self.args.args();
+        let mut sink = Vec::new();
+        let mut o = parse_options(
+            &args,
+            self.readonly,
+            &mut Reply::new(&mut sink, Proto::Resp2),
+        )?;
+        let owned: &[u16] = &shard.owned_slots;
+        let Some(d) = shard.keyspace.db_if_exists(db) else {
+            return Some(Vec::new());
+        };
+        let d: &Db = d;
+        let (kind, elems) = match d.peek(args.get(1), now) {
+            None => return Some(Vec::new()),
+            Some(e) => e.object().and_then(sort_source_elements)?,
+        };
+        let by = o.by.filter(|_| !o.dontsort);
+        let gets: Vec<&[u8]> = o.gets.iter().copied().filter(|g| *g != b"#").collect();
+        let all: Vec<&[u8]> = elems.iter().map(|e| &e[..]).collect();
+        let output: Vec<&[u8]> = if by.is_some() {
+            all.clone()
+        } else {
+            let none = HashSet::new();
+            let vis = Visible {
+                owned,
+                borrowed: &none,
+            };
+            let (items, range) = select(d, &vis, now, &mut o, kind, &elems).ok()?;
+            items[range].iter().map(|it| &elems[it.idx][..]).collect()
+        };
+        let reads: Vec<(&[u8], &[&[u8]])> = by
+            .iter()
+            .map(|p| (*p, &all[..]))
+            .chain(gets.iter().map(|p| (*p, &output[..])))
+            .collect();
+        let mut key = Vec::new();
+        // First without keeping anything: the common case (hash tags, or one
+        // shard) finds every key owned here and allocates nothing more.
+        let foreign = reads.iter().any(|(p, es)| {
+            es.iter().any(|elem| {
+                pattern_key(p, elem, &mut key).is_some()
+                    && owned.binary_search(&key_slot(&key)).is_err()
+            })
+        });
+        if !foreign {
+            return Some(Vec::new());
+        }
+        let mut seen: HashSet<Vec<u8>> = HashSet::new();
+        for (p, es) in &reads {
+            for elem in es.iter() {
+                if pattern_key(p, elem, &mut key).is_none() {
+                    break; // no '*': names nothing, for any element
+                }
+                if !seen.contains(key.as_slice()) {
+                    if seen.len() == MAX_PATTERN_KEYS {
+                        return None;
+                    }
+                    seen.insert(key.clone());
+                }
+            }
+        }
+        Some(seen.into_iter().collect())
+    }
 }
 
 /// One element to sort: its index in the element vector, its numeric
@@ -316,7 +473,10 @@ fn sort_generic(ctx: &mut Ctx, args: Args, reply: &mut Reply, readonly: bool) {
     let now = ctx.now;
     let lim = NodeLimit(ctx.shard.config.list_max_listpack_size);
     let shard = &mut *ctx.shard;
-    let owned: &[u16] = &shard.owned_slots;
+    let vis = Visible {
+        owned: &shard.owned_slots,
+        borrowed: &shard.borrowed_keys,
+    };
     let db = shard.keyspace.db(ctx.db);
     // The sorted key: lazy expiry, LRU and hit counts through `get`.
     match db.get(args.get(1), now) {
@@ -331,6 +491,63 @@ fn sort_generic(ctx: &mut Ctx, args: Args, reply: &mut Reply, readonly: bool) {
             None => return reply.error(WRONGTYPE),
         },
     };
+    let (items, range) = match select(db, &vis, now, &mut o, kind, &elems) {
+        Ok(x) => x,
+        Err(e) => return reply.error(e),
+    };
+    let range = &items[range];
+    let mut scratch = Vec::new();
+    // The output, looked up in full before replying (a pattern on another
+    // shard must fail the whole command).
+    let mut out: Vec<Option<&[u8]>> = Vec::with_capacity(range.len() * o.gets.len().max(1));
+    for it in range {
+        let elem: &[u8] = &elems[it.idx];
+        if o.gets.is_empty() {
+            out.push(Some(elem));
+        }
+        for g in &o.gets {
+            if *g == b"#" {
+                out.push(Some(elem));
+                continue;
+            }
+            match lookup_pattern(db, &vis, now, g, elem, &mut scratch) {
+                Ok(v) => out.push(v),
+                Err(()) => return reply.error(ERR_PATTERN_SHARD),
+            }
+        }
+    }
+    match o.store {
+        None => {
+            reply.array(out.len());
+            for v in out {
+                match v {
+                    Some(v) => reply.bulk(v),
+                    None => reply.null(),
+                }
+            }
+        }
+        Some(dst) => {
+            // A missing GET value is stored as an empty string.
+            let owned_out: Vec<Vec<u8>> =
+                out.iter().map(|v| v.unwrap_or_default().to_vec()).collect();
+            drop(out);
+            store_list(ctx, dst, owned_out, lim, reply);
+        }
+    }
+}
+
+/// SORT's order and LIMIT: the elements as items in output order, and the
+/// range of them to output. BY values are looked up through `vis` (see
+/// `lookup_pattern`); without a BY pattern nothing is looked up. May
+/// adjust `o` (BY nosort STORE on a set sorts it ALPHA).
+fn select<'a>(
+    db: &'a Db,
+    vis: &Visible,
+    now: i64,
+    o: &mut Options,
+    kind: SourceKind,
+    elems: &'a [Cow<'_, [u8]>],
+) -> Result<(Vec<Item<'a>>, std::ops::Range<usize>), &'static str> {
     if o.dontsort && kind == SourceKind::Unordered && o.store.is_some() {
         o.dontsort = false;
         o.alpha = true;
@@ -369,8 +586,8 @@ fn sort_generic(ctx: &mut Ctx, args: Args, reply: &mut Reply, readonly: bool) {
             let elem: &[u8] = &elems[it.idx];
             let by = match o.by {
                 // A BY pattern here always has a '*' (else: dontsort).
-                Some(p) => match lookup_pattern(db, owned, now, p, elem, &mut scratch) {
-                    Err(()) => return reply.error(ERR_PATTERN_SHARD),
+                Some(p) => match lookup_pattern(db, vis, now, p, elem, &mut scratch) {
+                    Err(()) => return Err(ERR_PATTERN_SHARD),
                     Ok(None) => continue,
                     Ok(Some(v)) => {
                         if o.alpha {
@@ -389,7 +606,7 @@ fn sort_generic(ctx: &mut Ctx, args: Args, reply: &mut Reply, readonly: bool) {
             }
         }
         if bad {
-            return reply.error(ERR_SCORES);
+            return Err(ERR_SCORES);
         }
         let (alpha, bypattern, desc) = (o.alpha, o.by.is_some(), o.desc);
         items.sort_by(|a, b| {
@@ -414,47 +631,11 @@ fn sort_generic(ctx: &mut Ctx, args: Args, reply: &mut Reply, readonly: bool) {
         });
     }
     let range = if end >= start {
-        &items[start as usize..=end as usize]
+        start as usize..end as usize + 1
     } else {
-        &items[..0]
+        0..0
     };
-    // The output, looked up in full before replying (a pattern on another
-    // shard must fail the whole command).
-    let mut out: Vec<Option<&[u8]>> = Vec::with_capacity(range.len() * o.gets.len().max(1));
-    for it in range {
-        let elem: &[u8] = &elems[it.idx];
-        if o.gets.is_empty() {
-            out.push(Some(elem));
-        }
-        for g in &o.gets {
-            if *g == b"#" {
-                out.push(Some(elem));
-                continue;
-            }
-            match lookup_pattern(db, owned, now, g, elem, &mut scratch) {
-                Ok(v) => out.push(v),
-                Err(()) => return reply.error(ERR_PATTERN_SHARD),
-            }
-        }
-    }
-    match o.store {
-        None => {
-            reply.array(out.len());
-            for v in out {
-                match v {
-                    Some(v) => reply.bulk(v),
-                    None => reply.null(),
-                }
-            }
-        }
-        Some(dst) => {
-            // A missing GET value is stored as an empty string.
-            let owned_out: Vec<Vec<u8>> =
-                out.iter().map(|v| v.unwrap_or_default().to_vec()).collect();
-            drop(out);
-            store_list(ctx, dst, owned_out, lim, reply);
-        }
-    }
+    Ok((items, range))
 }
 
 /// SORT ... STORE: the result as a list (replacing dst, TTL included), or
