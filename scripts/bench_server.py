@@ -15,6 +15,7 @@ with `ZADD z N member:N` through `redis-cli --pipe`, the server CPU time per
 ZADD of that load, and CPU per ZRANK of random members (redis-benchmark).
 
     scripts/bench_server.py --set-members 1000000    # only: RSS per member of one big set
+    scripts/bench_server.py --hash-fields 1000000    # only: RSS per field of one big hash
 
 With --set-members N it only measures the RSS added per member when one set
 is loaded with N members (SADD of 1000 members at a time through
@@ -123,6 +124,7 @@ def main():
     ap.add_argument("--keys", type=int, default=1000000)
     ap.add_argument("--zset-members", type=int, default=0, help="only measure one sorted set of N members")
     ap.add_argument("--set-members", type=int, default=0, help="only measure RSS per member of one set of N members")
+    ap.add_argument("--hash-fields", type=int, default=0, help="only measure RSS per field of one hash of N fields")
     args = ap.parse_args()
     if not os.path.exists(args.tessera):
         raise SystemExit(f"{args.tessera} not found: cargo build --release first")
@@ -130,6 +132,8 @@ def main():
         return zset_memory(args)
     if args.set_members:
         return set_memory(args)
+    if args.hash_fields:
+        return hash_memory(args)
 
     tmp = tempfile.mkdtemp()
     servers = start_servers(args, tmp)
@@ -205,44 +209,57 @@ def zset_memory(args):
     print(f"{'ratio':<10}{'':>10}{t[0] / r[0]:>12.2f}{t[1] / r[1]:>10.2f}{t[2] / r[2]:>10.2f}")
 
 
-def sadd_payload(members, key="s", batch=1000):
-    """SADD key m... commands of `batch` members each, as RESP."""
+def bulk_payload(cmd, key, items, batch=1000):
+    """`cmd key item... ` commands of `batch` items each, as RESP; an item is
+    a tuple of arguments (a member, or a field and its value)."""
     out = []
-    for i in range(0, len(members), batch):
-        chunk = members[i:i + batch]
-        out.append(f"*{len(chunk) + 2}\r\n$4\r\nSADD\r\n${len(key)}\r\n{key}\r\n")
-        out.extend(f"${len(m)}\r\n{m}\r\n" for m in chunk)
+    for i in range(0, len(items), batch):
+        chunk = items[i:i + batch]
+        argv = [a for item in chunk for a in item]
+        out.append(f"*{len(argv) + 2}\r\n${len(cmd)}\r\n{cmd}\r\n${len(key)}\r\n{key}\r\n")
+        out.extend(f"${len(a)}\r\n{a}\r\n" for a in argv)
     return "".join(out).encode()
 
 
 def set_memory(args):
     n = args.set_members
-    kinds = [("integers", [str(i) for i in range(n)]), ("member:N", [f"member:{i}" for i in range(n)])]
+    kinds = [("integers", [(str(i),) for i in range(n)]), ("member:N", [(f"member:{i}",) for i in range(n)])]
+    collection_memory(args, "set", "SADD", "scard", kinds)
+
+
+def hash_memory(args):
+    n = args.hash_fields
+    kinds = [("field:N", [(f"field:{i}", f"value:{i % 100:02d}") for i in range(n)])]
+    collection_memory(args, "hash", "HSET", "hlen", kinds)
+
+
+def collection_memory(args, what, cmd, count, kinds):
+    """RSS added per item of one collection `c`, loaded with `cmd` of 1000
+    items at a time through redis-cli --pipe, for each kind of items."""
     tmp = tempfile.mkdtemp()
     result = {}
     try:
-        for kind, members in kinds:
-            payload = sadd_payload(members)
-            warm = sadd_payload([f"w:{i}" for i in range(10000)], key="w")
+        for kind, items in kinds:
+            payload = bulk_payload(cmd, "c", items)
+            warm = bulk_payload(cmd, "w", items[:10000])
             servers = start_servers(args, tmp)
             try:
                 for s in servers:
                     # Warm-up: the first bulk load's connection buffers
                     # (megabytes in Tessera, kept by the allocator) are
-                    # not the set's; allocate them before measuring.
+                    # not the collection's; allocate them before measuring.
                     subprocess.run(["redis-cli", "-p", str(s.port), "--pipe"], input=warm, capture_output=True, check=True)
                     cli(s, "del", "w")
-                    per = load_rss_per_item(s, payload, ["scard", "s"])
-                    card = cli(s, "scard", "s")
-                    result[(kind, s.name)] = (per, card, cli(s, "object", "encoding", "s"))
+                    per = load_rss_per_item(s, payload, [count, "c"])
+                    result[(kind, s.name)] = (per, cli(s, count, "c"), cli(s, "object", "encoding", "c"))
             finally:
                 for s in servers:
                     s.stop()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     names = [s.name for s in servers]
-    print(f"# RSS added per member, one set of {n} members loaded with SADD x1000 through redis-cli --pipe")
-    print(f"{'members':<12}" + "".join(f"{nm + ' B/member':>20}" for nm in names) + f"{'tessera/redis':>16}")
+    print(f"# RSS added per item, one {what} of {len(kinds[0][1])} items loaded with {cmd} x1000 through redis-cli --pipe")
+    print(f"{'items':<12}" + "".join(f"{nm + ' B/item':>20}" for nm in names) + f"{'tessera/redis':>16}")
     for kind, _ in kinds:
         line = f"{kind:<12}" + "".join(f"{result[(kind, nm)][0]:>20.1f}" for nm in names)
         line += f"{result[(kind, 'tessera')][0] / result[(kind, 'redis')][0]:>16.2f}"
