@@ -8,35 +8,15 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use proptest::prelude::*;
 use tessera_protocol::args::OwnedArgs;
 use tessera_protocol::reply::Proto;
-use tessera_protocol::Reply;
-use tessera_shard::command::{lookup, Ctx, Route, ShardConfig, ShardState};
+use tessera_shard::command::{lookup, ShardState};
 use tessera_shard::store::Object;
 use tessera_shard::types::hash::{Hash, HashLimits};
 use tessera_shard::types::hll;
 use tessera_shard::types::list::{List, NodeLimit};
 use tessera_shard::types::listpack::Listpack;
 
-fn shard() -> ShardState {
-    ShardState::new(0, ShardConfig::default(), (0..16384).collect())
-}
-
-fn run_proto(st: &mut ShardState, proto: Proto, parts: &[&str]) -> String {
-    let a = OwnedArgs::from_parts(parts.iter().map(|p| p.as_bytes()));
-    let spec = lookup(parts[0].as_bytes()).expect("command");
-    assert!(spec.arity_ok(parts.len()), "arity of {parts:?}");
-    let Route::Keyed(f, _) = spec.route else {
-        panic!("not a keyed command")
-    };
-    let mut buf = Vec::new();
-    let mut reply = Reply::new(&mut buf, proto);
-    let mut ctx = Ctx::new(st, 0, 1_000_000);
-    f(&mut ctx, a.args(), &mut reply);
-    String::from_utf8_lossy(&buf).into_owned()
-}
-
-fn run(st: &mut ShardState, parts: &[&str]) -> String {
-    run_proto(st, Proto::Resp2, parts)
-}
+mod common;
+use common::*;
 
 fn encoding(st: &mut ShardState, key: &str) -> &'static str {
     st.keyspace

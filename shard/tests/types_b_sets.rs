@@ -9,32 +9,12 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use tessera_protocol::args::OwnedArgs;
 use tessera_protocol::reply::Proto;
-use tessera_protocol::Reply;
-use tessera_shard::command::{lookup, sort, Ctx, Route, ShardConfig, ShardState};
+use tessera_shard::command::{lookup, sort, ShardConfig, ShardState};
 use tessera_shard::types::set::{Set, SetLimits, SMALL_MAX_ENTRIES, SMALL_MAX_VALUE};
 use tessera_shard::util::parse_i64_strict;
 
-fn shard() -> ShardState {
-    ShardState::new(0, ShardConfig::default(), (0..16384).collect())
-}
-
-fn run_proto(st: &mut ShardState, proto: Proto, parts: &[&str]) -> String {
-    let a = OwnedArgs::from_parts(parts.iter().map(|p| p.as_bytes()));
-    let spec = lookup(parts[0].as_bytes()).expect("command");
-    assert!(spec.arity_ok(parts.len()), "arity of {parts:?}");
-    let Route::Keyed(f, _) = spec.route else {
-        panic!("not a keyed command")
-    };
-    let mut buf = Vec::new();
-    let mut reply = Reply::new(&mut buf, proto);
-    let mut ctx = Ctx::new(st, 0, 1_000_000);
-    f(&mut ctx, a.args(), &mut reply);
-    String::from_utf8_lossy(&buf).into_owned()
-}
-
-fn run(st: &mut ShardState, parts: &[&str]) -> String {
-    run_proto(st, Proto::Resp2, parts)
-}
+mod common;
+use common::*;
 
 /// The bulk strings of an array/set reply, sorted.
 fn members_of(reply: &str) -> BTreeSet<Vec<u8>> {
@@ -408,14 +388,6 @@ fn deleting_big_sets_is_deferred() {
 /// flags, legacy key range, ACL categories), recorded from a live server.
 /// `movablekeys` (SINTERCARD, SORT, SORT_RO) is left out: the table derives
 /// it from a custom key spec, as for LMPOP.
-type InfoRow = (
-    &'static str,
-    i32,
-    &'static str,
-    (i32, i32, i32),
-    &'static str,
-);
-
 const REDIS_7_0: &[InfoRow] = &[
     (
         "sadd",
@@ -480,32 +452,9 @@ const REDIS_7_0: &[InfoRow] = &[
     ),
 ];
 
-fn names(bits: u32, table: &[(u32, &str)]) -> Vec<String> {
-    let mut v: Vec<String> = table
-        .iter()
-        .filter(|(b, _)| bits & b != 0)
-        .map(|(_, n)| n.to_string())
-        .collect();
-    v.sort();
-    v
-}
-
-fn words(s: &str) -> Vec<String> {
-    let mut v: Vec<String> = s.split_whitespace().map(str::to_string).collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn command_info_matches_redis() {
-    use tessera_shard::command::{acl, flags};
-    for &(name, arity, fl, keys, cats) in REDIS_7_0 {
-        let c = lookup(name.as_bytes()).unwrap_or_else(|| panic!("{name} missing"));
-        assert_eq!(c.arity, arity, "{name} arity");
-        assert_eq!(names(c.flags, flags::NAMES), words(fl), "{name} flags");
-        assert_eq!(c.legacy_keys(), keys, "{name} keys");
-        assert_eq!(names(c.acl, acl::NAMES), words(cats), "{name} acl");
-    }
+    check_command_info(REDIS_7_0);
 }
 
 #[test]

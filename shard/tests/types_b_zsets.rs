@@ -6,11 +6,12 @@
 use std::collections::{BTreeSet, HashMap};
 
 use proptest::prelude::*;
-use tessera_protocol::args::OwnedArgs;
 use tessera_protocol::reply::Proto;
-use tessera_protocol::Reply;
-use tessera_shard::command::{lookup, Ctx, Route, ShardConfig, ShardState};
+use tessera_shard::command::ShardState;
 use tessera_shard::types::zset::{Zset, ZsetLimits};
+
+mod common;
+use common::*;
 
 /// Total order on scores for the model (scores are never NaN).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -231,24 +232,6 @@ fn large_tree_sequential_and_random() {
         model.remove(m);
     }
     check(&z, &model).unwrap();
-}
-
-fn shard() -> ShardState {
-    ShardState::new(0, ShardConfig::default(), (0..16384).collect())
-}
-
-fn run_proto(st: &mut ShardState, proto: Proto, parts: &[&str]) -> String {
-    let a = OwnedArgs::from_parts(parts.iter().map(|p| p.as_bytes()));
-    let spec = lookup(parts[0].as_bytes()).expect("command");
-    assert!(spec.arity_ok(parts.len()), "arity of {parts:?}");
-    let Route::Keyed(f, _) = spec.route else {
-        panic!("not a keyed command")
-    };
-    let mut buf = Vec::new();
-    let mut reply = Reply::new(&mut buf, proto);
-    let mut ctx = Ctx::new(st, 0, 1_000_000);
-    f(&mut ctx, a.args(), &mut reply);
-    String::from_utf8_lossy(&buf).into_owned()
 }
 
 #[test]

@@ -3,17 +3,10 @@
 //! flags (Redis's computed `movablekeys` left out: it is not a table
 //! flag here), legacy key range, ACL categories.
 
-use tessera_shard::command::{acl, flags, lookup};
+mod common;
+use common::{check_command_info, InfoRow};
 
 /// (name, arity, flags, legacy keys, ACL categories).
-type InfoRow = (
-    &'static str,
-    i32,
-    &'static str,
-    (i32, i32, i32),
-    &'static str,
-);
-
 const REDIS_7_0: &[InfoRow] = &[
     (
         "zadd",
@@ -233,29 +226,7 @@ const REDIS_7_0: &[InfoRow] = &[
     ),
 ];
 
-fn names(bits: u32, table: &[(u32, &str)]) -> Vec<String> {
-    let mut v: Vec<String> = table
-        .iter()
-        .filter(|(b, _)| bits & b != 0)
-        .map(|(_, n)| n.to_string())
-        .collect();
-    v.sort();
-    v
-}
-
-fn sorted(s: &str) -> Vec<String> {
-    let mut v: Vec<String> = s.split_whitespace().map(str::to_string).collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn zset_and_geo_entries_match_redis() {
-    for &(name, arity, fl, keys, cats) in REDIS_7_0 {
-        let c = lookup(name.as_bytes()).unwrap_or_else(|| panic!("{name} missing"));
-        assert_eq!(c.arity, arity, "{name} arity");
-        assert_eq!(names(c.flags, flags::NAMES), sorted(fl), "{name} flags");
-        assert_eq!(c.legacy_keys(), keys, "{name} keys");
-        assert_eq!(names(c.acl, acl::NAMES), sorted(cats), "{name} acl");
-    }
+    check_command_info(REDIS_7_0);
 }

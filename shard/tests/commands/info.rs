@@ -2,15 +2,7 @@
 //! Redis 7.0.15's `COMMAND INFO` reports (recorded from a live server):
 //! (name, arity, flags, legacy key range, ACL categories).
 
-use tessera_shard::command::{self, acl, flags, CommandSpec};
-
-type InfoRow = (
-    &'static str,
-    i32,
-    &'static str,
-    (i32, i32, i32),
-    &'static str,
-);
+use crate::common::{check_command_info, InfoRow};
 
 const REDIS_7_0: &[InfoRow] = &[
     ("get", 2, "readonly fast", (1, 1, 1), "read string fast"),
@@ -220,47 +212,7 @@ const REDIS_7_0: &[InfoRow] = &[
     ),
 ];
 
-fn names(bits: u32, table: &[(u32, &str)]) -> String {
-    table
-        .iter()
-        .filter(|(b, _)| bits & b != 0)
-        .map(|(_, n)| *n)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn sorted(s: &str) -> Vec<&str> {
-    let mut v: Vec<&str> = s.split_whitespace().collect();
-    v.sort();
-    v
-}
-
-fn find(name: &str) -> &'static CommandSpec {
-    match name.split_once('|') {
-        None => command::lookup(name.as_bytes()).unwrap_or_else(|| panic!("{name} missing")),
-        Some((parent, sub)) => {
-            let p = command::lookup(parent.as_bytes()).unwrap();
-            command::lookup_sub(p, sub.as_bytes()).unwrap_or_else(|| panic!("{name} missing"))
-        }
-    }
-}
-
 #[test]
 fn command_info_matches_redis() {
-    for &(name, arity, fl, keys, cats) in REDIS_7_0 {
-        let c = find(name);
-        assert_eq!(c.name, name);
-        assert_eq!(c.arity, arity, "{name} arity");
-        assert_eq!(
-            sorted(&names(c.flags, flags::NAMES)),
-            sorted(fl),
-            "{name} flags"
-        );
-        assert_eq!(c.legacy_keys(), keys, "{name} keys");
-        assert_eq!(
-            sorted(&names(c.acl, acl::NAMES)),
-            sorted(cats),
-            "{name} acl"
-        );
-    }
+    check_command_info(REDIS_7_0);
 }

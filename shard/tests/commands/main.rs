@@ -3,6 +3,8 @@
 
 #![allow(clippy::new_without_default, clippy::type_complexity)]
 
+#[path = "../common/mod.rs"]
+mod common;
 mod info;
 mod keys;
 mod strings;
