@@ -14,12 +14,14 @@
 //!
 //! The block's size is always derivable from its own header, so it is freed
 //! with the same layout it was allocated with. All unsafe code of the store
-//! is in this file; the rest of the crate sees a safe API.
+//! is in this file (plus the pointer varint helpers of types/varint.rs); the
+//! rest of the crate sees a safe API.
 
 use std::alloc::{alloc, dealloc, Layout};
 use std::ptr::NonNull;
 
 use super::object::Object;
+use crate::types::varint::{len as varint_len, read_ptr as read_varint, write_ptr as write_varint};
 
 const KIND_MASK: u8 = 0b0000_0011;
 const KIND_INLINE: u8 = 0;
@@ -52,46 +54,6 @@ pub struct Entry {
 // Object inside it, which is Send. Entries move between shard threads only
 // whole (cross-shard RENAME/COPY), never shared.
 unsafe impl Send for Entry {}
-
-#[inline]
-fn varint_len(mut v: usize) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
-}
-
-/// Writes `v` as LEB128 at `p`; returns bytes written.
-#[inline]
-unsafe fn write_varint(p: *mut u8, mut v: usize) -> usize {
-    let mut i = 0;
-    while v >= 0x80 {
-        *p.add(i) = (v as u8) | 0x80;
-        v >>= 7;
-        i += 1;
-    }
-    *p.add(i) = v as u8;
-    i + 1
-}
-
-/// Reads a LEB128 value at `p`; returns (value, bytes read).
-#[inline]
-unsafe fn read_varint(p: *const u8) -> (usize, usize) {
-    let mut v = 0usize;
-    let mut shift = 0;
-    let mut i = 0;
-    loop {
-        let b = *p.add(i);
-        v |= ((b & 0x7f) as usize) << shift;
-        i += 1;
-        if b < 0x80 {
-            return (v, i);
-        }
-        shift += 7;
-    }
-}
 
 /// Hints the CPU to start loading the cache line at `p`; never faults.
 #[inline(always)]

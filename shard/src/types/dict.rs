@@ -23,50 +23,12 @@
 //!
 //! All unsafe code of the hash lives in this file.
 
+use crate::types::varint::{len as varint_len, read_ptr as read_varint, write_ptr as write_varint};
 use std::alloc::{alloc, dealloc, Layout};
 use std::hash::BuildHasher;
 use std::ptr;
 
 type Hasher = foldhash::fast::FixedState;
-
-#[inline]
-fn varint_len(mut v: usize) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
-}
-
-/// Reads a LEB128 value at `p`; returns (value, bytes read).
-#[inline]
-unsafe fn read_varint(p: *const u8) -> (usize, usize) {
-    let mut v = 0usize;
-    let mut shift = 0;
-    let mut i = 0;
-    loop {
-        let b = *p.add(i);
-        v |= ((b & 0x7f) as usize) << shift;
-        i += 1;
-        if b < 0x80 {
-            return (v, i);
-        }
-        shift += 7;
-    }
-}
-
-#[inline]
-unsafe fn write_varint(p: *mut u8, mut v: usize) -> usize {
-    let mut i = 0;
-    while v >= 0x80 {
-        *p.add(i) = (v as u8) | 0x80;
-        v >>= 7;
-        i += 1;
-    }
-    *p.add(i) = v as u8;
-    i + 1
-}
 
 const NEXT: usize = 6;
 const PTR_MASK: u64 = (1 << 48) - 1;

@@ -12,46 +12,29 @@
 //! buffers grow exactly (every byte counts in a hash of three fields); past
 //! 256 bytes they grow geometrically so pushes stay amortised O(1).
 
+use crate::types::varint;
+
 #[derive(Clone, Default, Debug, PartialEq, Eq)]
 pub struct Listpack {
     buf: Vec<u8>,
     count: u32,
 }
 
-/// Bytes of `v` as LEB128 (also used by sorted-set leaves).
-#[inline]
-pub(crate) fn varint_len(mut v: usize) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
-}
-
 /// Bytes one entry of `len` data bytes takes.
 #[inline]
 pub fn entry_size(len: usize) -> usize {
-    let fwd = varint_len(len) + len;
-    fwd + varint_len(fwd)
+    let fwd = varint::len(len) + len;
+    fwd + varint::len(fwd)
 }
 
 fn write_entry(out: &mut [u8], data: &[u8]) {
-    let mut i = 0;
-    let mut v = data.len();
-    while v >= 0x80 {
-        out[i] = (v as u8) | 0x80;
-        v >>= 7;
-        i += 1;
-    }
-    out[i] = v as u8;
-    i += 1;
+    let mut i = varint::write(out, 0, data.len());
     out[i..i + data.len()].copy_from_slice(data);
     i += data.len();
     let fwd = i;
     // Reversed LEB128: the lowest group sits last; every byte but the
     // first one carries 0x80, so a backward reader knows when to stop.
-    let n = varint_len(fwd);
+    let n = varint::len(fwd);
     let mut v = fwd;
     for k in 0..n {
         let mut b = (v & 0x7f) as u8;
@@ -89,21 +72,9 @@ impl Listpack {
     /// (data offset, data len, offset of the next entry) of the entry at `off`.
     #[inline]
     fn decode(&self, off: usize) -> (usize, usize, usize) {
-        let b = &self.buf;
-        let mut v = 0usize;
-        let mut shift = 0;
-        let mut i = off;
-        loop {
-            let c = b[i];
-            v |= ((c & 0x7f) as usize) << shift;
-            i += 1;
-            if c < 0x80 {
-                break;
-            }
-            shift += 7;
-        }
+        let (v, i) = varint::read(&self.buf, off);
         let fwd = i - off + v;
-        (i, v, off + fwd + varint_len(fwd))
+        (i, v, off + fwd + varint::len(fwd))
     }
 
     /// The entry at byte offset `off`.

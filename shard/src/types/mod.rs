@@ -14,4 +14,5 @@ pub mod list;
 pub mod listpack;
 pub mod pqsort;
 pub mod set;
+pub mod varint;
 pub mod zset;

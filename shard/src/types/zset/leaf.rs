@@ -9,7 +9,7 @@
 
 use std::cmp::Ordering;
 
-use crate::types::listpack::varint_len;
+use crate::types::varint;
 
 #[derive(Clone, Default, Debug, PartialEq)]
 pub struct Leaf {
@@ -29,7 +29,7 @@ pub fn cmp_key(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
 /// Bytes one entry with a member of `len` bytes takes.
 #[inline]
 pub fn entry_size(len: usize) -> usize {
-    8 + varint_len(len) + len
+    8 + varint::len(len) + len
 }
 
 impl Leaf {
@@ -56,21 +56,9 @@ impl Leaf {
     /// (score, member start, member len, next offset) of the entry at `off`.
     #[inline]
     fn decode(&self, off: usize) -> (f64, usize, usize, usize) {
-        let b = &self.buf;
         let mut sb = [0u8; 8];
-        sb.copy_from_slice(&b[off..off + 8]);
-        let mut i = off + 8;
-        let mut v = 0usize;
-        let mut shift = 0;
-        loop {
-            let c = b[i];
-            v |= ((c & 0x7f) as usize) << shift;
-            i += 1;
-            if c < 0x80 {
-                break;
-            }
-            shift += 7;
-        }
+        sb.copy_from_slice(&self.buf[off..off + 8]);
+        let (v, i) = varint::read(&self.buf, off + 8);
         (f64::from_le_bytes(sb), i, v, i + v)
     }
 
@@ -161,14 +149,7 @@ impl Leaf {
         let mut i = off;
         self.buf[i..i + 8].copy_from_slice(&score.to_le_bytes());
         i += 8;
-        let mut v = member.len();
-        while v >= 0x80 {
-            self.buf[i] = (v as u8) | 0x80;
-            v >>= 7;
-            i += 1;
-        }
-        self.buf[i] = v as u8;
-        i += 1;
+        i = varint::write(&mut self.buf, i, member.len());
         self.buf[i..i + member.len()].copy_from_slice(member);
         self.n += 1;
     }
