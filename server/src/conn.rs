@@ -8,10 +8,17 @@
 //!    batch for its owner shard (one message per shard per read batch);
 //! 3. commands whose keys span shards are split per shard (MGET, MSET, DEL,
 //!    EXISTS...) or gathered to this shard (RENAME, COPY...: see `gather`);
-//! 4. replies are assembled in request order and written with one write.
+//! 4. replies are assembled in request order and written with one write;
+//!    while a send is in flight, new replies wait in the write buffer and
+//!    the connection goes on reading (a client that writes a long pipeline
+//!    before reading any reply must not find us stopped), bounded by the
+//!    output and query buffer limits.
 
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -89,8 +96,8 @@ pub struct Conn {
     key_order: Vec<(u32, u32)>,
     local_out: Vec<u8>,
     keypos: Vec<KeyPos>,
-    /// The last recv left the socket empty (see `NetRing::recv`).
-    drained: bool,
+    /// This connection's receiving stream in the shard's ring.
+    stream: usize,
     /// Scratch for `prefetch_keys`: each request's (key hash, slot).
     prefetched: Vec<(u64, u16)>,
     now: i64,
@@ -107,6 +114,14 @@ pub struct Conn {
     sending: Option<(crate::net::OpFuture, usize)>,
     /// A spare write buffer, swapped in while the other is being sent.
     spare: Vec<u8>,
+    /// Bytes of the send in flight (for the output limit).
+    in_flight: usize,
+}
+
+/// What a connection waiting for input can be woken by.
+enum Event {
+    Received(std::io::Result<usize>),
+    Sent(crate::net::Completed),
 }
 
 /// Writes a whole buffer to a socket through the shard's ring.
@@ -203,7 +218,7 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         local_out: Vec::new(),
         keypos: Vec::new(),
         prefetched: Vec::new(),
-        drained: true,
+        stream: rt.net.stream_open(fd),
         now: 0,
         need: 0,
         parsed_end_pos: 0,
@@ -212,15 +227,17 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         config_gen: u64::MAX,
         sending: None,
         spare: Vec::with_capacity(READ_CHUNK),
+        in_flight: 0,
     };
     if let Err(e) = conn.run().await {
         log::debug!("client {id} closed: {e}");
     }
-    let _ = conn.finish_send().await;
+    // A send still in flight is left to the kernel (net.rs keeps its
+    // buffer until it completes); the socket's last reference goes with it.
+    rt.net.stream_close(conn.stream);
     rt.clients.borrow_mut().remove(key);
     shared.connected.fetch_sub(1, Ordering::Relaxed);
-    // SAFETY: we own fd; no operation on it is in flight any more.
-    unsafe { libc::close(fd) };
+    rt.net.close(fd);
 }
 
 impl Conn {
@@ -243,15 +260,15 @@ impl Conn {
                 // Redis replies with the protocol error and closes.
                 // Byte-exact, as Redis writes it (a non-ASCII byte stays raw).
                 e.write_reply(&mut self.wbuf);
-                self.write_out().await?;
+                return self.flush_all().await;
+            }
+            if self.meta.borrow().killed {
                 return Ok(());
             }
-            if !self.wbuf.is_empty() {
-                self.write_out().await?;
+            if self.close_after_write {
+                return self.flush_all().await;
             }
-            if self.close_after_write || self.meta.borrow().killed {
-                return Ok(());
-            }
+            self.write_out()?;
             if more {
                 continue;
             }
@@ -282,48 +299,77 @@ impl Conn {
 
     /// Waits for the send in flight, finishing it if it was partial.
     async fn finish_send(&mut self) -> std::io::Result<()> {
-        let Some((op, from)) = self.sending.take() else {
+        while let Some((op, _)) = self.sending.as_mut() {
+            let done = op.await;
+            self.send_done(done)?;
+        }
+        Ok(())
+    }
+
+    /// Handles the completion of the send in flight: a partial send goes on
+    /// with the rest (the client may be waiting for exactly those bytes, so
+    /// it must not wait for our next request); a finished one gives its
+    /// buffer back as the spare.
+    fn send_done(&mut self, done: crate::net::Completed) -> std::io::Result<()> {
+        let Some((_, from)) = self.sending.take() else {
             return Ok(());
         };
-        let done = op.await;
-        let buf = done.send.unwrap_or_default();
-        let n = done.result?;
-        let (r, mut buf) = if from + n < buf.len() {
-            let mut rest = buf;
-            rest.drain(..from + n);
-            send_all(&self.rt, self.fd, rest).await
-        } else {
-            (Ok(()), buf)
+        let mut buf = done.send.unwrap_or_default();
+        let n = match done.result {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WriteZero,
+                    "peer gone",
+                ))
+            }
+            Ok(n) => n,
+            Err(e) => return Err(e),
         };
+        if from + n < buf.len() {
+            let op = self.rt.net.send(self.fd, buf, from + n);
+            self.sending = Some((op, from + n));
+            return Ok(());
+        }
         buf.clear();
         if buf.capacity() <= 4 * 1024 * 1024 {
             self.spare = buf;
         }
-        r
+        self.in_flight = 0;
+        // What was made meanwhile goes out now.
+        self.write_out()
     }
 
-    /// Starts sending the replies; the next request can be read meanwhile.
-    async fn write_out(&mut self) -> std::io::Result<()> {
+    /// Hands the replies to the kernel when no send is in flight; otherwise
+    /// they wait in `wbuf` and go out when that send completes (as Redis
+    /// keeps a reply list), so reading is never held up by a client that
+    /// writes without reading. The hard output limit bounds what waits.
+    fn write_out(&mut self) -> std::io::Result<()> {
         self.refresh_limits();
-        self.finish_send().await?;
-        if self.out_hard > 0 && self.wbuf.len() > self.out_hard {
+        let pending = self.wbuf.len() + self.in_flight;
+        if self.out_hard > 0 && pending > self.out_hard {
             log::info!(
                 "closing client {}: output buffer {} over the hard limit {}",
                 self.meta.borrow().id,
-                self.wbuf.len(),
+                pending,
                 self.out_hard
             );
             self.close_after_write = true;
             self.wbuf.clear();
             return Err(std::io::Error::other("output buffer limit"));
         }
-        let buf = std::mem::replace(&mut self.wbuf, std::mem::take(&mut self.spare));
-        let op = self.rt.net.send(self.fd, buf, 0);
-        self.sending = Some((op, 0));
-        if self.close_after_write || self.meta.borrow().killed {
-            self.finish_send().await?;
+        if self.sending.is_none() && !self.wbuf.is_empty() {
+            let buf = std::mem::replace(&mut self.wbuf, std::mem::take(&mut self.spare));
+            self.in_flight = buf.len();
+            let op = self.rt.net.send(self.fd, buf, 0);
+            self.sending = Some((op, 0));
         }
         Ok(())
+    }
+
+    /// Sends everything pending and waits until it is sent.
+    async fn flush_all(&mut self) -> std::io::Result<()> {
+        self.write_out()?;
+        self.finish_send().await
     }
 
     async fn read_more(&mut self) -> std::io::Result<()> {
@@ -339,30 +385,47 @@ impl Conn {
             );
             return Err(std::io::Error::other("query buffer limit"));
         }
-        let want = READ_CHUNK.max(self.need.saturating_sub(self.rbuf.len()).min(qlimit));
-        self.rbuf.reserve(want);
-        let offered = self.rbuf.capacity() - self.rbuf.len();
-        let done = self
-            .rt
-            .net
-            .recv(self.fd, std::mem::take(&mut self.rbuf), self.drained)
-            .await;
-        self.rbuf = done.recv.unwrap_or_default();
-        match done.result {
-            Ok(0) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "peer closed",
-                ))
+        // A big bulk on its way: make room once rather than growing the
+        // buffer chunk by chunk.
+        let want = self.need.saturating_sub(self.rbuf.len()).min(qlimit);
+        if want > READ_CHUNK {
+            self.rbuf.reserve(want);
+        }
+        loop {
+            match self.next_event().await {
+                Event::Received(Ok(0)) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "peer closed",
+                    ))
+                }
+                Event::Received(Ok(_)) => break,
+                Event::Received(Err(e)) => return Err(e),
+                Event::Sent(done) => self.send_done(done)?,
             }
-            // A short read emptied the socket: the next recv will most
-            // likely find nothing until the peer has our reply.
-            Ok(n) => self.drained = n < offered,
-            Err(e) => return Err(e),
         }
         let mut m = self.meta.borrow_mut();
         m.qbuf = self.rbuf.len();
         Ok(())
+    }
+
+    /// Waits for the next request bytes or, meanwhile, for the send in
+    /// flight to complete.
+    async fn next_event(&mut self) -> Event {
+        let mut read = self.rt.net.stream_read(self.stream, &mut self.rbuf);
+        let sending = &mut self.sending;
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = Pin::new(&mut read).poll(cx) {
+                return Poll::Ready(Event::Received(r));
+            }
+            if let Some((op, _)) = sending.as_mut() {
+                if let Poll::Ready(done) = Pin::new(op).poll(cx) {
+                    return Poll::Ready(Event::Sent(done));
+                }
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// Parses complete requests at the front of the read buffer. Returns
@@ -422,7 +485,7 @@ impl Conn {
             }
             if self.wbuf.len() + self.local_out.len() > OUT_FLUSH {
                 self.flush_pending(frozen).await;
-                self.write_out().await?;
+                self.write_out()?;
             }
         }
         self.flush_pending(frozen).await;

@@ -421,3 +421,64 @@ fn debug_populate_spreads_over_shards() {
     assert_eq!(&v[..7], b"value:7");
     assert_eq!(v.len(), 16);
 }
+
+#[test]
+fn replies_bigger_than_the_socket_buffers_arrive_whole() {
+    // A reply the kernel takes in several partial sends: the client waits
+    // for the rest without sending anything, so the server must go on
+    // sending without a next request (this once hung at about 4 MB).
+    let s = Server::start(2);
+    let mut c = s.client();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    for (key, len) in [("a", 20 << 20), ("b", 8 << 20), ("c", 5_000_000)] {
+        let v: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let _: () = cmd("SET").arg(key).arg(&v).query(&mut c).unwrap();
+        let got: Vec<u8> = cmd("GET").arg(key).query(&mut c).unwrap();
+        assert!(got == v, "GET {key} of {len} bytes came back different");
+        let part: Vec<u8> = cmd("GETRANGE")
+            .arg(key)
+            .arg(1)
+            .arg(-2)
+            .query(&mut c)
+            .unwrap();
+        assert!(part[..] == v[1..len - 1], "GETRANGE {key}");
+    }
+}
+
+#[test]
+fn a_client_that_writes_before_reading_is_read_to_the_end() {
+    // 20 MB of requests whose 20 MB of replies fill the socket buffers
+    // before the client reads any: Redis keeps reading (replies wait in its
+    // output buffer), and so must we, or both sides block for ever.
+    let s = Server::start(1);
+    let key = "k".repeat(1000);
+    let mut c = s.client();
+    let _: () = cmd("SET")
+        .arg(&key)
+        .arg("v".repeat(1000))
+        .query(&mut c)
+        .unwrap();
+    let n = 20_000;
+    let one = format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len());
+    let reply = format!("${}\r\n{}\r\n", 1000, "v".repeat(1000));
+    let mut w = s.raw();
+    let mut r = w.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let all = one.repeat(n);
+        w.write_all(all.as_bytes()).unwrap();
+        w
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !writer.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server stopped reading a client that had not read yet"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _w = writer.join().unwrap();
+    r.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut got = vec![0u8; reply.len() * n];
+    std::io::Read::read_exact(&mut r, &mut got).unwrap();
+    assert!(got == reply.repeat(n).as_bytes(), "replies differ");
+}
