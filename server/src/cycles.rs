@@ -39,6 +39,14 @@ pub fn ns_between(start: u64, end: u64) -> u64 {
     ((d * NS_PER_TICK_FP.load(Ordering::Relaxed) as u128) >> 32) as u64
 }
 
+/// The counter's reading `d` from now.
+#[inline]
+pub fn ticks_after(d: Duration) -> u64 {
+    let fp = NS_PER_TICK_FP.load(Ordering::Relaxed).max(1) as u128;
+    let dt = ((d.as_nanos() << 32) / fp).min(u64::MAX as u128) as u64;
+    ticks().saturating_add(dt)
+}
+
 /// Measures the counter's rate (call once, before the shards start).
 pub fn calibrate() {
     let (t0, i0) = (ticks(), Instant::now());
@@ -58,5 +66,14 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(10));
         let ns = super::ns_between(t, super::ticks());
         assert!((8_000_000..50_000_000).contains(&ns), "{ns}");
+    }
+
+    #[test]
+    fn ticks_after_is_reached_after_that_long() {
+        super::calibrate();
+        let at = super::ticks_after(std::time::Duration::from_millis(5));
+        assert!(super::ticks() < at);
+        std::thread::sleep(std::time::Duration::from_millis(15));
+        assert!(super::ticks() >= at);
     }
 }
