@@ -482,3 +482,19 @@ fn a_client_that_writes_before_reading_is_read_to_the_end() {
     std::io::Read::read_exact(&mut r, &mut got).unwrap();
     assert!(got == reply.repeat(n).as_bytes(), "replies differ");
 }
+
+#[test]
+fn a_port_another_server_listens_on_stops_startup() {
+    // SO_REUSEPORT would let a second server share the port and take half
+    // of its connections; Redis refuses a taken port, and so must we.
+    let s = Server::start(2);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera-server"))
+        .args(["--port", &s.port.to_string(), "--loglevel", "warning"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Address already in use"), "{err}");
+    let mut c = s.client();
+    assert_eq!(cmd("PING").query::<String>(&mut c).unwrap(), "PONG");
+}
