@@ -96,8 +96,11 @@ pub struct Conn {
     key_order: Vec<(u32, u32)>,
     local_out: Vec<u8>,
     keypos: Vec<KeyPos>,
-    /// This connection's receiving stream in the shard's ring.
-    stream: usize,
+    /// The last recv left the socket empty (see `NetRing::recv`).
+    drained: bool,
+    /// The recv in flight, which owns `rbuf` until it completes, and the
+    /// room it was offered.
+    receiving: Option<(crate::net::OpFuture, usize)>,
     /// Scratch for `prefetch_keys`: each request's (key hash, slot).
     prefetched: Vec<(u64, u16)>,
     now: i64,
@@ -120,7 +123,7 @@ pub struct Conn {
 
 /// What a connection waiting for input can be woken by.
 enum Event {
-    Received(std::io::Result<usize>),
+    Received(crate::net::Completed),
     Sent(crate::net::Completed),
 }
 
@@ -218,7 +221,8 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         local_out: Vec::new(),
         keypos: Vec::new(),
         prefetched: Vec::new(),
-        stream: rt.net.stream_open(fd),
+        drained: true,
+        receiving: None,
         now: 0,
         need: 0,
         parsed_end_pos: 0,
@@ -232,9 +236,10 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
     if let Err(e) = conn.run().await {
         log::debug!("client {id} closed: {e}");
     }
-    // A send still in flight is left to the kernel (net.rs keeps its
-    // buffer until it completes); the socket's last reference goes with it.
-    rt.net.stream_close(conn.stream);
+    // A recv or send still in flight is cancelled as its future drops
+    // (net.rs keeps the buffer until the kernel is done with it); the
+    // close goes through the ring after them.
+    drop(conn);
     rt.clients.borrow_mut().remove(key);
     shared.connected.fetch_sub(1, Ordering::Relaxed);
     rt.net.close(fd);
@@ -387,20 +392,36 @@ impl Conn {
         }
         // A big bulk on its way: make room once rather than growing the
         // buffer chunk by chunk.
-        let want = self.need.saturating_sub(self.rbuf.len()).min(qlimit);
-        if want > READ_CHUNK {
+        if self.receiving.is_none() {
+            let want = READ_CHUNK.max(self.need.saturating_sub(self.rbuf.len()).min(qlimit));
             self.rbuf.reserve(want);
+            let offered = self.rbuf.capacity() - self.rbuf.len();
+            let op = self
+                .rt
+                .net
+                .recv(self.fd, std::mem::take(&mut self.rbuf), self.drained);
+            self.receiving = Some((op, offered));
         }
         loop {
             match self.next_event().await {
-                Event::Received(Ok(0)) => {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "peer closed",
-                    ))
+                Event::Received(done) => {
+                    let offered = self.receiving.take().map_or(0, |(_, o)| o);
+                    self.rbuf = done.recv.unwrap_or_default();
+                    match done.result {
+                        Ok(0) => {
+                            return Err(std::io::Error::new(
+                                std::io::ErrorKind::UnexpectedEof,
+                                "peer closed",
+                            ))
+                        }
+                        // A short read emptied the socket: the next recv
+                        // will most likely find nothing until the peer has
+                        // our reply.
+                        Ok(n) => self.drained = n < offered,
+                        Err(e) => return Err(e),
+                    }
+                    break;
                 }
-                Event::Received(Ok(_)) => break,
-                Event::Received(Err(e)) => return Err(e),
                 Event::Sent(done) => self.send_done(done)?,
             }
         }
@@ -409,14 +430,15 @@ impl Conn {
         Ok(())
     }
 
-    /// Waits for the next request bytes or, meanwhile, for the send in
-    /// flight to complete.
+    /// Waits for the recv in flight or, meanwhile, for the send in flight
+    /// to complete (both stay in flight when the other completes first).
     async fn next_event(&mut self) -> Event {
-        let mut read = self.rt.net.stream_read(self.stream, &mut self.rbuf);
-        let sending = &mut self.sending;
+        let (receiving, sending) = (&mut self.receiving, &mut self.sending);
         std::future::poll_fn(|cx| {
-            if let Poll::Ready(r) = Pin::new(&mut read).poll(cx) {
-                return Poll::Ready(Event::Received(r));
+            if let Some((op, _)) = receiving.as_mut() {
+                if let Poll::Ready(done) = Pin::new(op).poll(cx) {
+                    return Poll::Ready(Event::Received(done));
+                }
             }
             if let Some((op, _)) = sending.as_mut() {
                 if let Poll::Ready(done) = Pin::new(op).poll(cx) {

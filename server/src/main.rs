@@ -1,7 +1,6 @@
 //! tessera-server: a Redis-compatible, thread-per-core, shared-nothing store.
 
 mod alloc;
-mod bufring;
 mod clients;
 mod commands;
 mod config;

@@ -12,17 +12,11 @@
 //! and SINGLE_ISSUER: completions never interrupt the running shard, and
 //! every connection's recv and send of a loop turn go to the kernel in one
 //! io_uring_enter. A driver task (`drive`) submits and reaps; connection
-//! tasks await stream reads and `send` futures. A send's buffer travels
-//! with the operation, so a dropped future never leaves the kernel reading
-//! freed memory.
-//!
-//! Receiving: each connection has one multishot recv (a `Stream`) that
-//! stays armed on its socket and receives into the shard's provided-buffer
-//! ring (bufring.rs); the reaper copies each completion's bytes into the
-//! stream's inbox and gives the buffer back at once. The inbox is bounded:
-//! past `PAUSE_AT` bytes the multishot is cancelled (TCP flow control takes
-//! over again, as with a plain recv) and re-armed once the connection has
-//! taken what was received.
+//! tasks await `recv`/`send` futures. Buffers travel with the operation, so
+//! a dropped future never leaves the kernel writing into freed memory; a
+//! future dropped before its completion also cancels its operation, so a
+//! connection that ends with a recv still posted does not keep its socket
+//! open until the peer sends something.
 //!
 //! Parking: when there is nothing to do, the shard's driver (runtime.rs)
 //! blocks in this ring. Other shards wake it through an eventfd whose read
@@ -45,19 +39,11 @@ use bytes::BytesMut;
 use io_uring::{opcode, squeue, types, IoUring};
 use slab::Slab;
 
-use crate::bufring::BufRing;
-
 const WAKE_TOKEN: u64 = u64::MAX;
 /// The completion of a cancel or close request: nothing waits for it.
 const UNWATCHED: u64 = u64::MAX - 1;
-/// Marks a stream's user data (its key in `streams`).
-const STREAM_TAG: u64 = 1 << 62;
-/// Provided buffers: one loop turn's receives, copied out in that turn.
-const RECV_BUFS: u16 = 256;
-const RECV_BUF_SIZE: usize = 16 * 1024;
-/// A stream's inbox size past which its multishot recv is stopped until the
-/// connection catches up (the query buffer limit is checked on top).
-const PAUSE_AT: usize = 256 * 1024;
+/// From the kernel's io_uring.h (the io-uring crate keeps its copy private).
+const IORING_RECVSEND_POLL_FIRST: u16 = 1;
 
 /// How other shards wake this one when it is parked in its ring.
 pub struct Wake {
@@ -92,6 +78,7 @@ impl Wake {
 
 enum Buf {
     None,
+    Recv(BytesMut),
     Send(Vec<u8>),
 }
 
@@ -107,29 +94,11 @@ struct Op {
     buf: Buf,
 }
 
-/// One connection's receiving side.
-struct Stream {
-    fd: RawFd,
-    /// Received and not yet taken by the connection.
-    inbox: BytesMut,
-    waker: Option<Waker>,
-    /// A multishot recv is in flight.
-    armed: bool,
-    /// Its cancel has been asked for (pause or close).
-    cancelling: bool,
-    /// End of stream (0) or an error (-errno), once the inbox is taken.
-    end: Option<i32>,
-    /// The connection is gone; the entry waits for the last completion.
-    closed: bool,
-}
-
 pub struct NetRing {
     // Dropped first: closing the ring cancels what is in flight before the
     // buffers below are freed.
     ring: RefCell<IoUring>,
-    bufs: RefCell<BufRing>,
     ops: RefCell<Slab<Op>>,
-    streams: RefCell<Slab<Stream>>,
     wake_buf: Box<Cell<u64>>,
     wake_efd: RawFd,
 }
@@ -142,13 +111,9 @@ impl NetRing {
             .setup_single_issuer()
             .setup_defer_taskrun()
             .build(entries)?;
-        let bufs = BufRing::new(&ring, RECV_BUFS, RECV_BUF_SIZE, 0)
-            .map_err(|e| io::Error::new(e.kind(), format!("provided buffer ring: {e}")))?;
         let nr = Rc::new(NetRing {
             ring: RefCell::new(ring),
-            bufs: RefCell::new(bufs),
             ops: RefCell::new(Slab::with_capacity(256)),
-            streams: RefCell::new(Slab::with_capacity(256)),
             wake_buf: Box::new(Cell::new(0)),
             wake_efd,
         });
@@ -180,118 +145,30 @@ impl NetRing {
         }
     }
 
-    /// Starts receiving on `fd`; read with `stream_read`, end with
-    /// `stream_close` (before closing the socket).
-    pub fn stream_open(&self, fd: RawFd) -> usize {
-        let key = self.streams.borrow_mut().insert(Stream {
-            fd,
-            inbox: BytesMut::new(),
-            waker: None,
-            armed: false,
-            cancelling: false,
-            end: None,
-            closed: false,
+    /// Receives into the spare capacity of `buf` (reserve before calling).
+    /// `poll_first`: the socket was just drained (the peer is waiting for
+    /// our reply), so skip the recv attempt that would find nothing and
+    /// arm the readiness poll straight away.
+    pub fn recv(self: &Rc<Self>, fd: RawFd, mut buf: BytesMut, poll_first: bool) -> OpFuture {
+        let len = buf.capacity() - buf.len();
+        let ptr = unsafe { buf.as_mut_ptr().add(buf.len()) };
+        let key = self.ops.borrow_mut().insert(Op {
+            state: State::Waiting(None),
+            buf: Buf::None,
         });
-        self.arm_stream(key);
-        key
-    }
-
-    fn arm_stream(&self, key: usize) {
-        let fd = {
-            let mut streams = self.streams.borrow_mut();
-            let st = &mut streams[key];
-            st.armed = true;
-            st.cancelling = false;
-            st.fd
-        };
-        let sqe = opcode::RecvMulti::new(types::Fd(fd), self.bufs.borrow().group)
+        let sqe = opcode::Recv::new(types::Fd(fd), ptr, len as u32)
+            .ioprio(if poll_first {
+                IORING_RECVSEND_POLL_FIRST
+            } else {
+                0
+            })
             .build()
-            .user_data(STREAM_TAG | key as u64);
+            .user_data(key as u64);
+        self.ops.borrow_mut()[key].buf = Buf::Recv(buf);
         self.push(sqe);
-    }
-
-    fn cancel_stream(&self, key: usize) {
-        let sqe = opcode::AsyncCancel::new(STREAM_TAG | key as u64)
-            .build()
-            .user_data(UNWATCHED);
-        self.push(sqe);
-    }
-
-    /// Waits until bytes were received on the stream and appends them to
-    /// `buf`. Ok(0): the peer closed.
-    pub fn stream_read<'a>(
-        self: &'a Rc<Self>,
-        key: usize,
-        buf: &'a mut BytesMut,
-    ) -> StreamRead<'a> {
-        StreamRead {
-            ring: self,
-            key,
-            buf,
-        }
-    }
-
-    /// Ends the stream: cancels its recv; the entry goes with the last
-    /// completion.
-    pub fn stream_close(&self, key: usize) {
-        let mut streams = self.streams.borrow_mut();
-        let st = &mut streams[key];
-        st.closed = true;
-        st.waker = None;
-        st.inbox = BytesMut::new();
-        if !st.armed {
-            streams.remove(key);
-        } else if !st.cancelling {
-            st.cancelling = true;
-            drop(streams);
-            self.cancel_stream(key);
-        }
-    }
-
-    /// A completion of stream `key`'s multishot recv.
-    fn stream_completion(&self, key: usize, res: i32, flags: u32) {
-        let mut streams = self.streams.borrow_mut();
-        let Some(st) = streams.get_mut(key) else {
-            return;
-        };
-        if let Some(bid) = io_uring::cqueue::buffer_select(flags) {
-            let mut bufs = self.bufs.borrow_mut();
-            if res > 0 && !st.closed {
-                st.inbox.extend_from_slice(bufs.data(bid, res as usize));
-            }
-            bufs.give_back(bid);
-        }
-        let more = io_uring::cqueue::more(flags);
-        if !more {
-            st.armed = false;
-        }
-        match res {
-            r if r > 0 => {}
-            // Out of buffers or cancelled: not an end; re-armed on the next read.
-            r if r == -libc::ENOBUFS || r == -libc::ECANCELED => {}
-            r => {
-                if !more && st.end.is_none() {
-                    st.end = Some(r);
-                }
-            }
-        }
-        if st.closed {
-            if !st.armed {
-                streams.remove(key);
-            }
-            return;
-        }
-        let pause = st.armed && !st.cancelling && st.inbox.len() > PAUSE_AT;
-        if pause {
-            st.cancelling = true;
-            log::debug!("stream {key}: inbox {} bytes, receiving paused", st.inbox.len());
-        }
-        if let Some(w) = st.waker.take() {
-            w.wake();
-        }
-        drop(streams);
-        if pause {
-            self.cancel_stream(key);
+        OpFuture {
+            ring: self.clone(),
+            key: Some(key),
         }
     }
 
@@ -319,6 +196,15 @@ impl NetRing {
     /// plain close could let a new connection take first.
     pub fn close(&self, fd: RawFd) {
         let sqe = opcode::Close::new(types::Fd(fd))
+            .build()
+            .user_data(UNWATCHED);
+        self.push(sqe);
+    }
+
+    /// Asks the kernel to cancel operation `key` (its completion still
+    /// comes, and frees it).
+    fn cancel(&self, key: usize) {
+        let sqe = opcode::AsyncCancel::new(key as u64)
             .build()
             .user_data(UNWATCHED);
         self.push(sqe);
@@ -377,10 +263,6 @@ impl NetRing {
             if key == UNWATCHED {
                 continue;
             }
-            if key & STREAM_TAG != 0 {
-                self.stream_completion((key & !STREAM_TAG) as usize, cqe.result(), cqe.flags());
-                continue;
-            }
             let mut ops = self.ops.borrow_mut();
             let Some(op) = ops.get_mut(key as usize) else {
                 continue;
@@ -408,51 +290,6 @@ impl NetRing {
     }
 }
 
-/// `NetRing::stream_read`'s future.
-pub struct StreamRead<'a> {
-    ring: &'a Rc<NetRing>,
-    key: usize,
-    buf: &'a mut BytesMut,
-}
-
-impl Future for StreamRead<'_> {
-    type Output = io::Result<usize>;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let rearm = {
-            let mut streams = this.ring.streams.borrow_mut();
-            let st = &mut streams[this.key];
-            let n = st.inbox.len();
-            if n > 0 {
-                if this.buf.is_empty() {
-                    // The common case: the connection parsed everything,
-                    // so the inbox becomes its buffer without a copy.
-                    std::mem::swap(this.buf, &mut st.inbox);
-                } else {
-                    this.buf.extend_from_slice(&st.inbox);
-                    st.inbox.clear();
-                }
-                if !st.armed && st.end.is_none() {
-                    drop(streams);
-                    this.ring.arm_stream(this.key);
-                }
-                return Poll::Ready(Ok(n));
-            }
-            match st.end {
-                Some(0) => return Poll::Ready(Ok(0)),
-                Some(e) => return Poll::Ready(Err(io::Error::from_raw_os_error(-e))),
-                None => {}
-            }
-            st.waker = Some(cx.waker().clone());
-            !st.armed
-        };
-        if rearm {
-            this.ring.arm_stream(this.key);
-        }
-        Poll::Pending
-    }
-}
-
 pub struct OpFuture {
     ring: Rc<NetRing>,
     key: Option<usize>,
@@ -461,6 +298,7 @@ pub struct OpFuture {
 /// A completed operation: the kernel's result and the buffer back.
 pub struct Completed {
     pub result: io::Result<usize>,
+    pub recv: Option<BytesMut>,
     pub send: Option<Vec<u8>>,
 }
 
@@ -470,6 +308,7 @@ impl Future for OpFuture {
         let Some(key) = self.key else {
             return Poll::Ready(Completed {
                 result: Err(io::Error::other("polled after completion")),
+                recv: None,
                 send: None,
             });
         };
@@ -485,11 +324,19 @@ impl Future for OpFuture {
                 } else {
                     Ok(res as usize)
                 };
-                let send = match op.buf {
-                    Buf::Send(b) => Some(b),
-                    Buf::None => None,
-                };
-                Poll::Ready(Completed { result, send })
+                let (mut recv, mut send) = (None, None);
+                match op.buf {
+                    Buf::Recv(mut b) => {
+                        if let Ok(n) = result {
+                            // SAFETY: the kernel wrote `n` bytes into the spare capacity.
+                            unsafe { b.set_len(b.len() + n) };
+                        }
+                        recv = Some(b);
+                    }
+                    Buf::Send(b) => send = Some(b),
+                    Buf::None => {}
+                }
+                Poll::Ready(Completed { result, recv, send })
             }
             State::Waiting(ref mut w) => {
                 *w = Some(cx.waker().clone());
@@ -509,6 +356,10 @@ impl Drop for OpFuture {
                     ops.remove(key);
                 } else {
                     op.state = State::Orphaned;
+                    drop(ops);
+                    // The slot stays taken until the completion, so the
+                    // cancel cannot hit a later operation.
+                    self.ring.cancel(key);
                 }
             }
         }
