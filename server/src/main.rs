@@ -95,29 +95,6 @@ fn listen_addrs(cfg: &config::Config, port: u16) -> Result<Vec<SocketAddr>, Stri
     Ok(out)
 }
 
-/// Fails if another process listens on `addr`. The shards' listeners share
-/// their port with SO_REUSEPORT, which the kernel also grants to another
-/// process of the same user: without this check a second server started
-/// on a taken port would quietly take half its connections.
-fn probe_port_free(addr: &SocketAddr) -> std::io::Result<()> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let s = Socket::new(
-        Domain::for_address(*addr),
-        Type::STREAM,
-        Some(Protocol::TCP),
-    )?;
-    s.set_reuse_address(true)?;
-    if addr.is_ipv6() {
-        s.set_only_v6(true)?;
-    }
-    match s.bind(&(*addr).into()) {
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(e),
-        // Other failures (an address not on this host...) are reported by
-        // the shards' own bind, as before.
-        _ => Ok(()),
-    }
-}
-
 /// Blocks SIGTERM and SIGINT in this thread (and so in the shard threads
 /// spawned after), to take them synchronously with sigtimedwait.
 fn block_signals() -> libc::sigset_t {
@@ -183,7 +160,7 @@ fn main() {
     }
     let addrs = listen_addrs(&cfg, port).unwrap_or_else(|e| fatal(&e));
     for a in &addrs {
-        if let Err(e) = probe_port_free(a) {
+        if let Err(e) = runtime::probe_port_free(a) {
             fatal(&format!(
                 "Could not create server TCP listening socket {a}: bind: {e}"
             ));

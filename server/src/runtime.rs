@@ -510,6 +510,16 @@ async fn accept_loop(rt: Rc<ShardRuntime>, listener: socket2::Socket) {
 /// A listening socket of one shard: every shard binds the same address
 /// with SO_REUSEPORT and the kernel spreads connections across them.
 fn listen(addr: &SocketAddr, backlog: i32) -> std::io::Result<socket2::Socket> {
+    let s = tcp_socket(addr)?;
+    s.set_reuse_port(true)?;
+    s.bind(&(*addr).into())?;
+    s.listen(backlog)?;
+    Ok(s)
+}
+
+/// A TCP socket for `addr` as Redis makes its listeners: SO_REUSEADDR, and
+/// IPv6 sockets for IPv6 only.
+fn tcp_socket(addr: &SocketAddr) -> std::io::Result<socket2::Socket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let s = Socket::new(
         Domain::for_address(*addr),
@@ -517,13 +527,23 @@ fn listen(addr: &SocketAddr, backlog: i32) -> std::io::Result<socket2::Socket> {
         Some(Protocol::TCP),
     )?;
     s.set_reuse_address(true)?;
-    s.set_reuse_port(true)?;
     if addr.is_ipv6() {
         s.set_only_v6(true)?;
     }
-    s.bind(&(*addr).into())?;
-    s.listen(backlog)?;
     Ok(s)
+}
+
+/// Fails if another process listens on `addr`. The shards' listeners share
+/// their port with SO_REUSEPORT, which the kernel also grants to another
+/// process of the same user: without this check a second server started
+/// on a taken port would quietly take half its connections.
+pub fn probe_port_free(addr: &SocketAddr) -> std::io::Result<()> {
+    match tcp_socket(addr)?.bind(&(*addr).into()) {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(e),
+        // Other failures (an address not on this host...) are reported by
+        // the shards' own bind, as before.
+        _ => Ok(()),
+    }
 }
 
 /// Starts every shard's executor and returns their join handles.
