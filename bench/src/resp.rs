@@ -27,6 +27,10 @@ const MAX_DEPTH: usize = 64;
 /// Finds one complete reply at the start of `buf`: `Ok(Some((len, kind)))`,
 /// `Ok(None)` when more bytes are needed.
 pub fn parse_reply(buf: &[u8]) -> Result<Option<(usize, Kind)>, ProtocolError> {
+    // What nearly every reply of a SET load is: no scan needed.
+    if buf.starts_with(b"+OK\r\n") {
+        return Ok(Some((5, Kind::Value)));
+    }
     let Some(&t) = buf.first() else {
         return Ok(None);
     };
@@ -60,7 +64,20 @@ pub fn parse_reply(buf: &[u8]) -> Result<Option<(usize, Kind)>, ProtocolError> {
         b'>' => Kind::Push,
         _ => Kind::Value,
     };
-    Ok(skip(buf, 0, 0)?.map(|end| (end, kind)))
+    // Only aggregates need walking: the header line already gives the end
+    // of everything else (reading it again in `skip` was a second scan).
+    let end = match t {
+        b'$' | b'=' if n >= 0 => {
+            let end = line_end + n as usize + 2;
+            if buf.len() < end {
+                return Ok(None);
+            }
+            end
+        }
+        b'*' | b'~' | b'>' | b'%' | b'|' => return Ok(skip(buf, 0, 0)?.map(|end| (end, kind))),
+        _ => line_end,
+    };
+    Ok(Some((end, kind)))
 }
 
 /// Reads the header line at `pos`: the number after the type byte (0 for
@@ -265,6 +282,25 @@ mod tests {
             whole(b"!5\r\nERR x\r\n"),
             (11, Kind::Error { start: 4, end: 9 })
         );
+    }
+
+    #[test]
+    fn an_incomplete_reply_asks_for_more() {
+        for part in [
+            &b"+OK\r"[..],
+            b"$3\r\nab",
+            b"$3\r\nabc\r",
+            b"$10",
+            b":4",
+            b"*2\r\n:1\r\n",
+        ] {
+            assert_eq!(
+                parse_reply(part),
+                Ok(None),
+                "{:?}",
+                String::from_utf8_lossy(part)
+            );
+        }
     }
 
     #[test]
