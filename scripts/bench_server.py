@@ -37,6 +37,7 @@ import time
 
 from benchutil import free_port
 from benchutil import proc_cpu_seconds as cpu_seconds
+from benchutil import proc_cpu_split as cpu_split
 from benchutil import proc_rss_bytes as rss_bytes
 
 
@@ -86,16 +87,17 @@ LABELS = {MIXED: "MIXED"}
 def bench_once(srv, test, pipeline, args):
     """One redis-benchmark run of `test` (one test, or a comma list run one
     after another: -n requests each). Returns (server CPU us per request,
-    requests per second over the whole run)."""
+    requests per second over the whole run, (user, system) us per request)."""
     total = args.requests * len(test.split(","))
-    before = cpu_seconds(srv.proc.pid)
+    before = cpu_split(srv.proc.pid)
     cmd = ["taskset", "-c", str(args.client_cpu), "redis-benchmark", "-p", str(srv.port), "-t", test,
            "-n", str(args.requests), "-c", "50", "-P", str(pipeline), "-d", "64", "-r", "100000", "--csv"]
     t0 = time.time()
     subprocess.run(cmd, capture_output=True, text=True, check=True)
     wall = time.time() - t0
-    after = cpu_seconds(srv.proc.pid)
-    return (after - before) / total * 1e6, total / wall
+    after = cpu_split(srv.proc.pid)
+    user, system = ((a - b) / total * 1e6 for a, b in zip(after, before))
+    return user + system, total / wall, (user, system)
 
 
 def cli(s, *argv):
@@ -140,13 +142,13 @@ def main():
     rows = []
     try:
         for test, pipeline in WORKLOADS:
-            per = {s.name: ([], []) for s in servers}
+            per = {s.name: ([], [], [], []) for s in servers}
             for _ in range(args.reps):
                 for s in servers:  # interleaved: T R [V] T R [V] ...
-                    us, rps = bench_once(s, test, pipeline, args)
-                    per[s.name][0].append(us)
-                    per[s.name][1].append(rps)
-            rows.append((f"{LABELS.get(test, test.upper())} -P {pipeline}", {n: (statistics.median(v[0]), statistics.median(v[1])) for n, v in per.items()}))
+                    us, rps, (user, system) = bench_once(s, test, pipeline, args)
+                    for v, x in zip(per[s.name], (us, rps, user, system)):
+                        v.append(x)
+            rows.append((f"{LABELS.get(test, test.upper())} -P {pipeline}", {n: tuple(statistics.median(x) for x in v) for n, v in per.items()}))
     finally:
         for s in servers:
             s.stop()
@@ -171,6 +173,10 @@ def main():
         line += f"{r['tessera'][0] / r['redis'][0]:>20.2f}"
         print(line)
     print(f"{'RSS/key':<14}" + "".join(f"{mem[n]:>16.1f}{'':>14}" for n in names) + f"{mem['tessera'] / mem['redis']:>20.2f}")
+    # Where the CPU goes: at -P 1 it is mostly the kernel's TCP work (README).
+    print(f"# user / system us per request (medians of {args.reps})")
+    for label, r in rows:
+        print(f"{label:<14}" + "".join(f"{n + ' ' + format(r[n][2], '.2f') + ' / ' + format(r[n][3], '.2f'):>30}" for n in names))
     print(f"# MIXED: redis-benchmark -t {MIXED}, -n {args.requests} each; rps over the whole run")
     print(f"# RSS/key: bytes of RSS added per key after loading {args.keys} keys 'SET key:N <8-byte value>' with redis-cli --pipe")
 

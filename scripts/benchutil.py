@@ -14,11 +14,16 @@ def free_port():
     return port
 
 
-def proc_cpu_seconds(pid):
-    """utime + stime of a process (all its threads), in seconds."""
+def proc_cpu_split(pid):
+    """(utime, stime) of a process (all its threads), in seconds."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def proc_cpu_seconds(pid):
+    """utime + stime of a process (all its threads), in seconds."""
+    return sum(proc_cpu_split(pid))
 
 
 def proc_rss_bytes(pid):
