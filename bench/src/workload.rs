@@ -266,7 +266,7 @@ mod tests {
                 let mut d = vec![b'x'; width];
                 write_digits(&mut d, v);
                 let want = format!("{v:0width$}");
-                assert_eq!(d, want[want.len() - width..].as_bytes(), "{v} in {width}");
+                assert_eq!(d, &want.as_bytes()[want.len() - width..], "{v} in {width}");
             }
         }
     }

@@ -103,10 +103,8 @@ impl Tickets {
     pub fn complete(&self, ticket: u32, answer: Answer) {
         let mut slots = self.slots.borrow_mut();
         if let Some(slot) = slots.get_mut(ticket as usize) {
-            if let Slot::Waiting(w) = std::mem::replace(slot, Slot::Done(answer)) {
-                if let Some(w) = w {
-                    w.wake();
-                }
+            if let Slot::Waiting(Some(w)) = std::mem::replace(slot, Slot::Done(answer)) {
+                w.wake();
             }
         }
     }

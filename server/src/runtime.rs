@@ -406,7 +406,7 @@ impl Periodic {
         };
         self.next_tick = crate::cycles::ticks_after(self.next.saturating_duration_since(now_end));
         self.turns = self.turns.wrapping_add(1);
-        if self.turns % hz == 0 {
+        if self.turns.is_multiple_of(hz) {
             let idle = rt
                 .shared
                 .config
@@ -557,12 +557,12 @@ pub fn start(
     let resp_mesh: MeshBuilder<Response, _> = MeshBuilder::full(n, 1024);
     let ranges = slot_ranges(n);
     let mut handles = Vec::with_capacity(n);
-    for id in 0..n {
+    for (id, range) in ranges.iter().enumerate() {
         let cpu = shared.shard_cpus[id];
         let shared = shared.clone();
         let req_mesh = req_mesh.clone();
         let resp_mesh = resp_mesh.clone();
-        let owned: Vec<u16> = ranges[id].clone().map(|s| s as u16).collect();
+        let owned: Vec<u16> = range.clone().map(|s| s as u16).collect();
         let addrs = addrs.clone();
         let ready = ready.clone();
         let (shard_config, backlog) = shared

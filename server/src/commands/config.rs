@@ -46,7 +46,7 @@ pub async fn run(conn: &mut Conn, spec: &'static CommandSpec, args: Args<'_>) {
             }
         }
         "config|set" => {
-            if args.len() % 2 != 0 {
+            if !args.len().is_multiple_of(2) {
                 return Reply::new(&mut conn.wbuf, conn.proto)
                     .error("ERR wrong number of arguments for 'config|set' command");
             }

@@ -415,9 +415,7 @@ impl Entry {
     /// The string as a growable buffer (converting an inline string), for
     /// APPEND and SETRANGE. Marks the value "raw", as Redis does.
     pub fn string_buf_mut(&mut self) -> Option<&mut Vec<u8>> {
-        if self.as_str().is_none() {
-            return None;
-        }
+        self.as_str()?;
         if self.object_ptr().is_none() {
             let v = self.as_str().unwrap_or_default().to_vec();
             let new = Entry::new_object(self.key(), Object::Str(v), self.expire_at(), self.lru());
