@@ -127,31 +127,20 @@ enum Event {
     Sent(crate::net::Completed),
 }
 
-/// Writes a whole buffer to a socket through the shard's ring.
+/// Writes a whole buffer to a socket through the shard's ring (only for
+/// the refusal of a connection over maxclients, before it has a `Conn`).
 async fn send_all(
     rt: &ShardRuntime,
     fd: std::os::fd::RawFd,
     mut buf: Vec<u8>,
-) -> (std::io::Result<()>, Vec<u8>) {
+) -> std::io::Result<()> {
     let mut from = 0;
     while from < buf.len() {
-        let done = rt.net.send(fd, buf, from).await;
-        buf = done.send.unwrap_or_default();
-        match done.result {
-            Ok(0) => {
-                return (
-                    Err(std::io::Error::new(
-                        std::io::ErrorKind::WriteZero,
-                        "peer gone",
-                    )),
-                    buf,
-                )
-            }
-            Ok(n) => from += n,
-            Err(e) => return (Err(e), buf),
-        }
+        let (n, back) = rt.net.send(fd, buf, from).await.into_sent();
+        from += n?;
+        buf = back;
     }
-    (Ok(()), buf)
+    Ok(())
 }
 
 /// Serves one accepted connection until it closes, then closes the socket.
@@ -319,17 +308,8 @@ impl Conn {
         let Some((_, from)) = self.sending.take() else {
             return Ok(());
         };
-        let mut buf = done.send.unwrap_or_default();
-        let n = match done.result {
-            Ok(0) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::WriteZero,
-                    "peer gone",
-                ))
-            }
-            Ok(n) => n,
-            Err(e) => return Err(e),
-        };
+        let (n, mut buf) = done.into_sent();
+        let n = n?;
         if from + n < buf.len() {
             let op = self.rt.net.send(self.fd, buf, from + n);
             self.sending = Some((op, from + n));
@@ -349,6 +329,9 @@ impl Conn {
     /// keeps a reply list), so reading is never held up by a client that
     /// writes without reading. The hard output limit bounds what waits.
     fn write_out(&mut self) -> std::io::Result<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
         self.refresh_limits();
         let pending = self.wbuf.len() + self.in_flight;
         if self.out_hard > 0 && pending > self.out_hard {
@@ -362,7 +345,7 @@ impl Conn {
             self.wbuf.clear();
             return Err(std::io::Error::other("output buffer limit"));
         }
-        if self.sending.is_none() && !self.wbuf.is_empty() {
+        if self.sending.is_none() {
             let buf = std::mem::replace(&mut self.wbuf, std::mem::take(&mut self.spare));
             self.in_flight = buf.len();
             let op = self.rt.net.send(self.fd, buf, 0);

@@ -302,6 +302,18 @@ pub struct Completed {
     pub send: Option<Vec<u8>>,
 }
 
+impl Completed {
+    /// A send's byte count (sending nothing means the peer is gone) and
+    /// its buffer back.
+    pub fn into_sent(self) -> (io::Result<usize>, Vec<u8>) {
+        let n = match self.result {
+            Ok(0) => Err(io::Error::new(io::ErrorKind::WriteZero, "peer gone")),
+            r => r,
+        };
+        (n, self.send.unwrap_or_default())
+    }
+}
+
 impl Future for OpFuture {
     type Output = Completed;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Completed> {
