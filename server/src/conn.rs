@@ -23,15 +23,11 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use tessera_protocol::parse::{Limits, Parsed, ProtocolError, RequestParser};
-use tessera_protocol::{ArgSpan, Args, Proto, Reply};
-use tessera_shard::command::{self, flags, sort, table, CommandSpec, KeyPos, Merge, Route, Split};
-use tessera_shard::slot::key_slot;
+use tessera_protocol::{ArgSpan, Args, Proto};
 
 use crate::clients::ClientMeta;
-use crate::exec::execute;
-use crate::mesh::{Answer, BatchReply, ForwardBatch, Item, Request};
-use crate::resp_skip::{parse_int_reply, split_array};
 use crate::runtime::ShardRuntime;
+use crate::txn::route::Coordinator;
 
 /// At most this many requests are dispatched per batch, so one client's
 /// huge pipeline cannot hold replies for all of it in memory at once.
@@ -40,36 +36,6 @@ const MAX_BATCH: usize = 1024;
 const READ_CHUNK: usize = 16 * 1024;
 /// Replies are written out once they exceed this, before more are made.
 const OUT_FLUSH: usize = 8 * 1024 * 1024;
-
-/// Where one request's reply comes from, in request order.
-enum Seg {
-    /// Made here: `local_out[start..end]`.
-    Local { start: usize, end: usize },
-    /// Item `item` of the batch sent to `shard`.
-    Remote { shard: usize, item: usize },
-    /// A command split across shards: `parts[parts.0..parts.1]`.
-    Split {
-        how: Split,
-        parts: (usize, usize),
-        order: (usize, usize),
-        nkeys: usize,
-    },
-    /// A fan-out to every shard.
-    Merge { how: Merge, parts: (usize, usize) },
-}
-
-/// One shard's share of a split or fan-out command.
-#[derive(Clone, Copy)]
-enum Part {
-    Local { start: usize, end: usize },
-    Remote { shard: usize, item: usize },
-}
-
-#[derive(Default)]
-struct TargetBatch {
-    spans: Vec<ArgSpan>,
-    items: Vec<Item>,
-}
 
 pub struct Conn {
     pub rt: Rc<ShardRuntime>,
@@ -89,13 +55,8 @@ pub struct Conn {
     pub proto: Proto,
     pub authed: bool,
     pub close_after_write: bool,
-    targets: Vec<TargetBatch>,
-    segs: Vec<Seg>,
-    parts: Vec<Part>,
-    /// For split commands: per key in request order, (part, index in part).
-    key_order: Vec<(u32, u32)>,
-    local_out: Vec<u8>,
-    keypos: Vec<KeyPos>,
+    /// Routing, splitting, gathering and transactions (txn/).
+    pub co: Coordinator,
     /// The last recv left the socket empty (see `NetRing::recv`).
     drained: bool,
     /// The recv in flight, which owns `rbuf` until it completes, and the
@@ -103,7 +64,7 @@ pub struct Conn {
     receiving: Option<(crate::net::OpFuture, usize)>,
     /// Scratch for `prefetch_keys`: each request's (key hash, slot).
     prefetched: Vec<(u64, u16)>,
-    now: i64,
+    pub(crate) now: i64,
     /// Bytes the parser says the next request needs (big bulks), and where
     /// the parsed requests of this batch end.
     need: usize,
@@ -203,12 +164,7 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         proto: Proto::Resp2,
         authed: !requirepass,
         close_after_write: false,
-        targets: (0..nshards).map(|_| TargetBatch::default()).collect(),
-        segs: Vec::new(),
-        parts: Vec::new(),
-        key_order: Vec::new(),
-        local_out: Vec::new(),
-        keypos: Vec::new(),
+        co: Coordinator::new(nshards),
         prefetched: Vec::new(),
         drained: true,
         receiving: None,
@@ -272,6 +228,12 @@ impl Conn {
 
     fn parsed_end(&self) -> usize {
         self.parsed_end_pos
+    }
+
+    /// The query buffer limit (`client-query-buffer-limit`), current.
+    pub(crate) fn query_limit(&mut self) -> usize {
+        self.refresh_limits();
+        self.qlimit
     }
 
     /// Re-reads the cached limits if CONFIG SET changed them.
@@ -488,7 +450,7 @@ impl Conn {
             if self.close_after_write {
                 break;
             }
-            if self.wbuf.len() + self.local_out.len() > OUT_FLUSH {
+            if self.wbuf.len() + self.co.pending_len() > OUT_FLUSH {
                 self.flush_pending(frozen).await;
                 self.write_out()?;
             }
@@ -516,413 +478,6 @@ impl Conn {
         }
         for &p in at.iter() {
             db.prefetch_entry(p);
-        }
-    }
-
-    /// The output buffer for a reply made here, right now: straight into
-    /// the write buffer when nothing is pending before it.
-    fn local_reply<F: FnOnce(&mut Vec<u8>)>(&mut self, f: F) {
-        if self.segs.is_empty() {
-            f(&mut self.wbuf);
-        } else {
-            let start = self.local_out.len();
-            f(&mut self.local_out);
-            let end = self.local_out.len();
-            self.segs.push(Seg::Local { start, end });
-        }
-    }
-
-    fn local_error(&mut self, msg: &str) {
-        let proto = self.proto;
-        self.local_reply(|out| Reply::new(out, proto).error(msg));
-    }
-
-    /// Resolves a request to its command (or subcommand) and its id.
-    fn resolve(&mut self, args: &Args) -> Option<(&'static CommandSpec, u16)> {
-        let Some(id) = table::lookup_id(args.get(0)) else {
-            let msg = command::unknown_command_error(args);
-            self.local_error(&msg);
-            return None;
-        };
-        let mut spec = table::by_id(id);
-        let mut id = id;
-        if !spec.subcommands.is_empty() && args.len() >= 2 {
-            match command::lookup_sub(spec, args.get(1)) {
-                Some(sub) => {
-                    spec = sub;
-                    id = table::id_of(sub);
-                }
-                None => {
-                    let msg = command::unknown_subcommand_error(spec.name, args.get(1));
-                    self.local_error(&msg);
-                    return None;
-                }
-            }
-        }
-        if !spec.arity_ok(args.len()) {
-            let msg = command::arity_error(spec.name);
-            self.local_error(&msg);
-            return None;
-        }
-        Some((spec, id))
-    }
-
-    async fn dispatch_one(&mut self, args: Args<'_>, frozen: &Bytes) {
-        let Some((spec, id)) = self.resolve(&args) else {
-            return;
-        };
-        if !self.authed && !spec.has(flags::NO_AUTH) {
-            self.local_error("NOAUTH Authentication required.");
-            return;
-        }
-        self.meta.borrow_mut().last_cmd = spec.name;
-        match spec.route {
-            Route::Local(_) => self.run_here(id, args),
-            Route::Keyed(_, split) => {
-                let mut keypos = std::mem::take(&mut self.keypos);
-                match spec.key_positions(&args, &mut keypos) {
-                    Err(msg) => self.local_error(msg),
-                    Ok(()) if keypos.is_empty() => self.run_here(id, args),
-                    Ok(()) => {
-                        let shared = &self.rt.shared;
-                        let owner0 = shared.owner(key_slot(args.get(keypos[0].index)));
-                        let same = keypos[1..]
-                            .iter()
-                            .all(|k| shared.owner(key_slot(args.get(k.index))) == owner0);
-                        // SORT whose BY/GET patterns read keys: when its
-                        // sorted key's shard does not own them all, they
-                        // are gathered here with SORT's own keys. All owned
-                        // there (or too many to gather): routed as usual.
-                        let mut extra = Vec::new();
-                        if split == Split::Gather {
-                            if let Some(reads) = sort::pattern_reads(spec.name, &args) {
-                                self.flush_pending(frozen).await;
-                                extra = crate::gather::sort_pattern_keys(self, reads)
-                                    .await
-                                    .unwrap_or_default();
-                            }
-                        }
-                        if !extra.is_empty() {
-                            crate::gather::run(self, spec, id, args, &keypos, &extra).await;
-                        } else if same {
-                            if owner0 == self.rt.id {
-                                self.run_here(id, args);
-                            } else {
-                                self.forward(owner0, id, args.spans(), true);
-                            }
-                        } else if split == Split::Gather {
-                            self.flush_pending(frozen).await;
-                            crate::gather::run(self, spec, id, args, &keypos, &[]).await;
-                        } else {
-                            self.split(spec, id, split, args, &keypos);
-                        }
-                    }
-                }
-                self.keypos = keypos;
-            }
-            Route::Fanout(_, merge) => self.fanout(id, merge, args),
-            Route::Conn => {
-                self.flush_pending(frozen).await;
-                crate::commands::run(self, spec, id, args).await;
-            }
-        }
-    }
-
-    /// Runs a request on this shard now.
-    fn run_here(&mut self, id: u16, args: Args) {
-        let (db, proto, now) = (self.db, self.proto, self.now);
-        let rt = self.rt.clone();
-        self.local_reply(|out| {
-            let mut st = rt.state.borrow_mut();
-            execute(&mut st, id, args, db, proto, now, true, out);
-        });
-    }
-
-    /// Adds a request to the batch for `shard`; returns its item index.
-    fn forward(&mut self, shard: usize, id: u16, spans: &[ArgSpan], count: bool) -> usize {
-        let t = &mut self.targets[shard];
-        t.items.push(Item {
-            first: t.spans.len() as u32,
-            argc: spans.len() as u32,
-            cmd: id,
-            db: self.db as u16,
-            proto: self.proto,
-            count,
-        });
-        t.spans.extend_from_slice(spans);
-        let item = t.items.len() - 1;
-        if count {
-            self.segs.push(Seg::Remote { shard, item });
-        }
-        item
-    }
-
-    /// Runs a part of a split or fan-out command: here, or forwarded.
-    fn part(&mut self, shard: usize, id: u16, spans: &[ArgSpan], buf: &[u8]) -> Part {
-        if shard == self.rt.id {
-            let start = self.local_out.len();
-            let mut st = self.rt.state.borrow_mut();
-            execute(
-                &mut st,
-                id,
-                Args::new(buf, spans),
-                self.db,
-                self.proto,
-                self.now,
-                false,
-                &mut self.local_out,
-            );
-            Part::Local {
-                start,
-                end: self.local_out.len(),
-            }
-        } else {
-            Part::Remote {
-                shard,
-                item: self.forward(shard, id, spans, false),
-            }
-        }
-    }
-
-    /// Counts a split or fan-out command once, at the coordinator.
-    fn count_call(&self, id: u16) {
-        let mut st = self.rt.state.borrow_mut();
-        st.stats.cmd(id).calls += 1;
-        st.stats.total_commands += 1;
-    }
-
-    /// MGET/MSET/DEL/EXISTS... whose keys live on several shards: each
-    /// shard gets the command with its own keys.
-    fn split(
-        &mut self,
-        spec: &'static CommandSpec,
-        id: u16,
-        how: Split,
-        args: Args,
-        keypos: &[KeyPos],
-    ) {
-        let (first, step) = match spec.keys {
-            command::KeySpec::Range { first, step, .. } => (first as usize, step.max(1) as usize),
-            _ => (keypos[0].index, 1),
-        };
-        let nshards = self.rt.nshards();
-        // Per shard: the sub-request's spans, and how many keys it has.
-        let mut per: Vec<(Vec<ArgSpan>, u32)> = (0..nshards).map(|_| (Vec::new(), 0)).collect();
-        let all = args.spans();
-        let order_start = self.key_order.len();
-        let mut key_shard = Vec::with_capacity(keypos.len());
-        for k in keypos {
-            let s = self.rt.shared.owner(key_slot(args.get(k.index)));
-            let (sp, n) = &mut per[s];
-            if sp.is_empty() {
-                sp.extend_from_slice(&all[..first]);
-            }
-            sp.extend_from_slice(&all[k.index..(k.index + step).min(all.len())]);
-            key_shard.push((s, *n));
-            *n += 1;
-        }
-        let parts_start = self.parts.len();
-        let mut part_of_shard = vec![u32::MAX; nshards];
-        for (s, (sp, n)) in per.iter().enumerate() {
-            if *n > 0 {
-                part_of_shard[s] = (self.parts.len() - parts_start) as u32;
-                let p = self.part(s, id, sp, args.buf());
-                self.parts.push(p);
-            }
-        }
-        for (s, idx) in key_shard {
-            self.key_order.push((part_of_shard[s], idx));
-        }
-        self.count_call(id);
-        self.segs.push(Seg::Split {
-            how,
-            parts: (parts_start, self.parts.len()),
-            order: (order_start, self.key_order.len()),
-            nkeys: keypos.len(),
-        });
-    }
-
-    /// DBSIZE, KEYS, FLUSHDB...: every shard runs it; replies are merged.
-    fn fanout(&mut self, id: u16, how: Merge, args: Args) {
-        let parts_start = self.parts.len();
-        for s in 0..self.rt.nshards() {
-            let p = self.part(s, id, args.spans(), args.buf());
-            self.parts.push(p);
-        }
-        self.count_call(id);
-        self.segs.push(Seg::Merge {
-            how,
-            parts: (parts_start, self.parts.len()),
-        });
-    }
-
-    /// Sends every shard its batch, waits for all replies, and appends all
-    /// pending replies to the write buffer in request order.
-    pub async fn flush_pending(&mut self, frozen: &Bytes) {
-        if self.segs.is_empty() {
-            return;
-        }
-        let n = self.rt.nshards();
-        let mut waits: Vec<(usize, u32)> = Vec::new();
-        for s in 0..n {
-            if self.targets[s].items.is_empty() {
-                continue;
-            }
-            let t = &mut self.targets[s];
-            let ticket = self.rt.tickets.open();
-            let batch = ForwardBatch {
-                ticket,
-                buf: frozen.clone(),
-                spans: std::mem::take(&mut t.spans),
-                items: std::mem::take(&mut t.items),
-            };
-            if self.rt.send(s, Request::Batch(batch)).await.is_ok() {
-                waits.push((s, ticket));
-            } else {
-                self.rt.tickets.cancel(ticket);
-            }
-        }
-        let mut replies: Vec<Option<BatchReply>> = (0..n).map(|_| None).collect();
-        for (s, ticket) in waits {
-            if let Answer::Batch(r) = self.rt.tickets.wait(ticket).await {
-                replies[s] = Some(r);
-            }
-        }
-        let segs = std::mem::take(&mut self.segs);
-        for seg in &segs {
-            match *seg {
-                Seg::Local { start, end } => {
-                    self.wbuf.extend_from_slice(&self.local_out[start..end])
-                }
-                Seg::Remote { shard, item } => match &replies[shard] {
-                    Some(r) => self.wbuf.extend_from_slice(r.item(item)),
-                    None => Reply::new(&mut self.wbuf, self.proto).error("ERR shard unavailable"),
-                },
-                Seg::Split {
-                    how,
-                    parts,
-                    order,
-                    nkeys,
-                } => {
-                    let bodies: Vec<Option<&[u8]>> = self.parts[parts.0..parts.1]
-                        .iter()
-                        .map(|p| part_bytes(p, &self.local_out, &replies))
-                        .collect();
-                    assemble_split(
-                        &mut self.wbuf,
-                        self.proto,
-                        how,
-                        &bodies,
-                        &self.key_order[order.0..order.1],
-                        nkeys,
-                    );
-                }
-                Seg::Merge { how, parts } => {
-                    let bodies: Vec<Option<&[u8]>> = self.parts[parts.0..parts.1]
-                        .iter()
-                        .map(|p| part_bytes(p, &self.local_out, &replies))
-                        .collect();
-                    assemble_merge(&mut self.wbuf, self.proto, how, &bodies);
-                }
-            }
-        }
-        self.segs = segs;
-        self.segs.clear();
-        self.local_out.clear();
-        self.parts.clear();
-        self.key_order.clear();
-    }
-}
-
-fn part_bytes<'a>(
-    p: &Part,
-    local: &'a [u8],
-    replies: &'a [Option<BatchReply>],
-) -> Option<&'a [u8]> {
-    match *p {
-        Part::Local { start, end } => Some(&local[start..end]),
-        Part::Remote { shard, item } => replies[shard].as_ref().map(|r| r.item(item)),
-    }
-}
-
-fn first_error<'a>(bodies: &[Option<&'a [u8]>]) -> Option<&'a [u8]> {
-    bodies.iter().find_map(|b| match b {
-        Some(b) if b.first() == Some(&b'-') => Some(*b),
-        _ => None,
-    })
-}
-
-/// Combines the per-shard replies of a split command.
-fn assemble_split(
-    out: &mut Vec<u8>,
-    proto: Proto,
-    how: Split,
-    bodies: &[Option<&[u8]>],
-    order: &[(u32, u32)],
-    nkeys: usize,
-) {
-    if bodies.iter().any(|b| b.is_none()) {
-        return Reply::new(out, proto).error("ERR shard unavailable");
-    }
-    if let Some(e) = first_error(bodies) {
-        return out.extend_from_slice(e);
-    }
-    match how {
-        Split::SumInt => {
-            let total: i64 = bodies
-                .iter()
-                .map(|b| parse_int_reply(b.unwrap_or_default()).unwrap_or(0))
-                .sum();
-            Reply::new(out, proto).int(total);
-        }
-        Split::AllOk | Split::Gather => Reply::new(out, proto).ok(),
-        Split::ConcatByKey => {
-            let elems: Vec<Vec<(usize, usize)>> = bodies
-                .iter()
-                .map(|b| split_array(b.unwrap_or_default()).unwrap_or_default())
-                .collect();
-            Reply::new(out, proto).array(nkeys);
-            for &(p, i) in order {
-                let body = bodies[p as usize].unwrap_or_default();
-                match elems[p as usize].get(i as usize) {
-                    Some(&(s, e)) => out.extend_from_slice(&body[s..e]),
-                    None => Reply::new(out, proto).null(),
-                }
-            }
-        }
-    }
-}
-
-/// Combines the replies of a fan-out.
-fn assemble_merge(out: &mut Vec<u8>, proto: Proto, how: Merge, bodies: &[Option<&[u8]>]) {
-    if bodies.iter().any(|b| b.is_none()) {
-        return Reply::new(out, proto).error("ERR shard unavailable");
-    }
-    if let Some(e) = first_error(bodies) {
-        return out.extend_from_slice(e);
-    }
-    match how {
-        Merge::SumInt => {
-            let total: i64 = bodies
-                .iter()
-                .map(|b| parse_int_reply(b.unwrap_or_default()).unwrap_or(0))
-                .sum();
-            Reply::new(out, proto).int(total);
-        }
-        Merge::AllOk => Reply::new(out, proto).ok(),
-        Merge::ConcatArray => {
-            let elems: Vec<Vec<(usize, usize)>> = bodies
-                .iter()
-                .map(|b| split_array(b.unwrap_or_default()).unwrap_or_default())
-                .collect();
-            let total = elems.iter().map(Vec::len).sum();
-            Reply::new(out, proto).array(total);
-            for (b, es) in bodies.iter().zip(&elems) {
-                let b = b.unwrap_or_default();
-                for &(s, e) in es {
-                    out.extend_from_slice(&b[s..e]);
-                }
-            }
         }
     }
 }

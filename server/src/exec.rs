@@ -5,7 +5,9 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use tessera_protocol::{Args, Proto, Reply};
-use tessera_shard::command::{table, CommandSpec, Ctx, Route, ShardState};
+use tessera_shard::changes::write_changed;
+use tessera_shard::command::{flags, table, CommandSpec, Ctx, Route, ShardState};
+use tessera_shard::util::{eq_ic, parse_i64_strict};
 
 /// Runs a command's handler and appends its reply to `out`. `count`
 /// records it in INFO commandstats (false for the parts of a split command).
@@ -46,6 +48,11 @@ pub fn execute(
         out.truncate(start);
         Reply::new(out, proto).error("ERR internal error");
     }
+    // The change hook: a write reports the keys it changed (one branch
+    // while nothing listens).
+    if state.changes.active() && spec.has(flags::WRITE) {
+        report_writes(state, spec, &args, db, &out[start..]);
+    }
     if count {
         let failed = out.get(start) == Some(&b'-');
         let st = state.stats.cmd(id);
@@ -55,5 +62,42 @@ pub fn execute(
             st.failed_calls += 1;
         }
         state.stats.total_commands += 1;
+    }
+}
+
+/// Tells the change hook which keys a write command changed: its written
+/// keys in `db`, unless its reply says it changed nothing, plus the key
+/// MOVE or COPY ... DB wrote in another database.
+#[cold]
+fn report_writes(state: &mut ShardState, spec: &CommandSpec, args: &Args, db: usize, reply: &[u8]) {
+    if !write_changed(spec.name, reply) {
+        return;
+    }
+    let mut keypos = Vec::new();
+    if spec.key_positions(args, &mut keypos).is_err() {
+        return;
+    }
+    for k in keypos.iter().filter(|k| k.write) {
+        state.changes.key(db, args.get(k.index), spec.name);
+    }
+    let other_db = |s: &[u8]| parse_i64_strict(s).and_then(|n| usize::try_from(n).ok());
+    match spec.name {
+        "move" => {
+            if let Some(to) = other_db(args.get(2)) {
+                state.changes.key(to, args.get(1), spec.name);
+            }
+        }
+        "copy" => {
+            let mut i = 3;
+            while i + 1 < args.len() {
+                if eq_ic(args.get(i), b"DB") {
+                    if let Some(to) = other_db(args.get(i + 1)) {
+                        state.changes.key(to, args.get(2), spec.name);
+                    }
+                }
+                i += 1;
+            }
+        }
+        _ => {}
     }
 }

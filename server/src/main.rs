@@ -7,13 +7,13 @@ mod config;
 mod conn;
 mod cycles;
 mod exec;
-mod gather;
 mod logging;
 mod mesh;
 mod net;
 mod placement;
 mod resp_skip;
 mod runtime;
+mod txn;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

@@ -36,6 +36,9 @@ pub struct Item {
     /// False for the parts of a split command: the coordinator counts the
     /// call once in INFO commandstats.
     pub count: bool,
+    /// The coordinator holds this item's locks (it runs inside an atomic
+    /// command or an EXEC): it runs without looking at the lock table.
+    pub locked: bool,
 }
 
 /// All commands of one read batch bound for one shard.
@@ -47,9 +50,29 @@ pub struct ForwardBatch {
     pub items: Vec<Item>,
 }
 
+/// Work run on a shard with no answer (unwatching, releasing).
+pub type DoFn = Box<dyn FnOnce(&ShardRuntime) + Send>;
+
 pub enum Request {
     Batch(ForwardBatch),
-    Call { ticket: u32, f: CallFn },
+    Call {
+        ticket: u32,
+        f: CallFn,
+    },
+    /// Transaction `tx` asks for its locks on this shard; the answer (an
+    /// empty Call answer) comes when they are granted. `watch` is checked
+    /// then, with the keys locked.
+    Lock {
+        ticket: u32,
+        tx: crate::txn::TxId,
+        set: crate::txn::LockSet,
+        watch: Option<crate::txn::WatchCheck>,
+    },
+    /// Transaction `tx` is done here: its locks go, or its queued request.
+    Release {
+        tx: crate::txn::TxId,
+    },
+    Do(DoFn),
 }
 
 /// Replies to a batch: item i's reply is `out[ends[i-1]..ends[i]]`.

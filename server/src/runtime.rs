@@ -12,7 +12,7 @@
 //! (it would only be polled on glommio's 100 ms preemption tick while the
 //! driver keeps the executor busy).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
@@ -36,8 +36,9 @@ use tessera_shard::slot::SLOTS;
 use crate::clients::ClientMeta;
 use crate::config::Config;
 use crate::exec::execute;
-use crate::mesh::{Answer, BatchReply, CallFn, Request, Response, Tickets};
+use crate::mesh::{Answer, BatchReply, CallFn, ForwardBatch, Request, Response, Tickets};
 use crate::net::NetRing;
+use crate::txn::{LockSet, LockTable, TxId, WatchCheck};
 
 /// Control-plane state shared by all shards (never touched per request).
 pub struct Shared {
@@ -101,6 +102,36 @@ pub struct ShardRuntime {
     outbox: RefCell<Vec<Outbox>>,
     /// This shard's connections, for CLIENT LIST/KILL and INFO clients.
     pub clients: RefCell<Slab<Rc<RefCell<ClientMeta>>>>,
+    /// Intent locks of the transactions touching this shard's keys.
+    pub locks: RefCell<LockTable<Waiter>>,
+    /// The next transaction id this shard hands out (its id in the top bits).
+    next_tx: Cell<u64>,
+    /// Parked batches whose locks were granted, resumed by the driver.
+    resumable: RefCell<Vec<Parked>>,
+}
+
+/// Who waits for a queued lock request.
+pub enum Waiter {
+    /// A coordinator, on ticket `ticket` of shard `shard` (maybe this one);
+    /// `watch` is checked once the locks are granted.
+    Ticket {
+        shard: usize,
+        ticket: u32,
+        watch: Option<WatchCheck>,
+    },
+    /// A forwarded batch stopped at an item whose keys were locked.
+    Batch(Parked),
+}
+
+/// A forwarded batch, part-run: items before `next` have their replies in
+/// `out`; `holding` is the lock its next item was granted.
+pub struct Parked {
+    peer: usize,
+    batch: ForwardBatch,
+    next: usize,
+    out: Vec<u8>,
+    ends: Vec<u32>,
+    holding: Option<TxId>,
 }
 
 /// Takes one message off a channel without blocking (a poll with a no-op
@@ -269,40 +300,210 @@ impl ShardRuntime {
         out
     }
 
+    /// `send` for callers that cannot await (drops, releases): it never
+    /// waits anyway.
+    pub fn send_now(&self, shard: usize, req: Request) {
+        let mut ob = self.outbox.borrow_mut();
+        let q = &mut ob[shard].requests;
+        if q.is_empty() {
+            if let Sent::Full(req) = sent(self.req_tx.try_send_to(shard, req)) {
+                q.push_back(req);
+            }
+        } else {
+            q.push_back(req);
+        }
+        drop(ob);
+        self.shared.wakes[shard].notify();
+    }
+
+    /// A fresh transaction id, unique across shards.
+    pub fn next_tx(&self) -> TxId {
+        let n = self.next_tx.get() + 1;
+        self.next_tx.set(n);
+        ((self.id as u64) << 48) | (n & ((1 << 48) - 1))
+    }
+
+    /// Whether no lock is held or asked for here (the single-key path
+    /// looks no further).
+    #[inline]
+    pub fn locks_idle(&self) -> bool {
+        self.locks.borrow().is_idle()
+    }
+
+    /// Asks for `set` on this shard for `tx`; Some(watch) when granted at
+    /// once, None when queued (the ticket is completed on grant).
+    pub fn lock_here(
+        &self,
+        tx: TxId,
+        set: LockSet,
+        ticket: u32,
+        watch: Option<WatchCheck>,
+    ) -> Option<Option<WatchCheck>> {
+        let w = Waiter::Ticket {
+            shard: self.id,
+            ticket,
+            watch,
+        };
+        let got = self.locks.borrow_mut().acquire(tx, set, w);
+        match got {
+            Some(Waiter::Ticket { watch, .. }) => Some(watch),
+            _ => None,
+        }
+    }
+
+    /// Releases `tx`'s locks (or queued request) on this shard and hands
+    /// the freed keys to whoever waits for them.
+    pub fn release_here(&self, tx: TxId) {
+        let granted = self.locks.borrow_mut().release(tx);
+        for (_, w) in granted {
+            self.granted(w);
+        }
+    }
+
+    /// Releases `tx` on `shard`, here or by message.
+    pub fn release_on(&self, shard: usize, tx: TxId) {
+        if shard == self.id {
+            self.release_here(tx);
+        } else {
+            self.send_now(shard, Request::Release { tx });
+        }
+    }
+
+    /// A queued lock request was granted: tell its coordinator, or let the
+    /// driver resume the parked batch.
+    fn granted(&self, w: Waiter) {
+        match w {
+            Waiter::Ticket {
+                shard,
+                ticket,
+                watch,
+            } => {
+                if let Some(w) = watch {
+                    self.check_watch(&w);
+                }
+                if shard == self.id {
+                    self.tickets.complete(ticket, Answer::Call(Box::new(())));
+                } else {
+                    self.respond(
+                        shard,
+                        Response::Call {
+                            ticket,
+                            value: Box::new(()),
+                        },
+                    );
+                }
+            }
+            Waiter::Batch(p) => self.resumable.borrow_mut().push(p),
+        }
+    }
+
+    /// At EXEC, with the watched keys locked: a watched key whose existence
+    /// changed since WATCH without a reported write has expired, which
+    /// fails the transaction as in Redis.
+    pub fn check_watch(&self, w: &WatchCheck) {
+        let st = self.state.borrow();
+        let now = tessera_shard::util::now_ms();
+        for (db, key) in &w.keys {
+            let exists = st.keyspace.exists(*db, key, now);
+            st.changes.check_expired(*db, key, &w.who, exists);
+        }
+    }
+
+    /// Runs a forwarded batch from item `p.next` on, stopping (parked in
+    /// the lock table) at an item whose keys a transaction holds; sends the
+    /// replies when it is done.
+    fn run_batch(&self, mut p: Parked) {
+        let now = tessera_shard::util::now_ms();
+        let mut keypos = Vec::new();
+        while p.next < p.batch.items.len() {
+            let it = p.batch.items[p.next];
+            let spans = &p.batch.spans[it.first as usize..(it.first + it.argc) as usize];
+            let args = Args::new(&p.batch.buf, spans);
+            if p.holding.is_none() && !it.locked && !self.locks_idle() {
+                if let Some(set) =
+                    crate::txn::item_locks(it.cmd, &args, it.db as usize, &mut keypos)
+                {
+                    let mut locks = self.locks.borrow_mut();
+                    if !locks.grantable(&set) {
+                        let tx = self.next_tx();
+                        p.holding = Some(tx);
+                        // Queued: granted later (never at once, as it is
+                        // not grantable now), then resumed by the driver.
+                        let _ = locks.acquire(tx, set, Waiter::Batch(p));
+                        return;
+                    }
+                }
+            }
+            {
+                let mut st = self.state.borrow_mut();
+                execute(
+                    &mut st,
+                    it.cmd,
+                    args,
+                    it.db as usize,
+                    it.proto,
+                    now,
+                    it.count,
+                    &mut p.out,
+                );
+            }
+            p.ends.push(p.out.len() as u32);
+            p.next += 1;
+            if let Some(tx) = p.holding.take() {
+                self.release_here(tx);
+            }
+        }
+        let ticket = p.batch.ticket;
+        self.respond(
+            p.peer,
+            Response::Batch {
+                ticket,
+                reply: BatchReply {
+                    out: p.out,
+                    ends: p.ends,
+                },
+            },
+        );
+    }
+
     /// Runs one forwarded request and sends its response.
     fn serve_request(&self, peer: usize, req: Request) {
         let resp = match req {
             Request::Batch(b) => {
-                let mut out = Vec::with_capacity(64 * b.items.len());
-                let mut ends = Vec::with_capacity(b.items.len());
-                {
-                    let mut st = self.state.borrow_mut();
-                    let now = tessera_shard::util::now_ms();
-                    st.stats.forwarded_in += b.items.len() as u64;
-                    for it in &b.items {
-                        let spans = &b.spans[it.first as usize..(it.first + it.argc) as usize];
-                        execute(
-                            &mut st,
-                            it.cmd,
-                            Args::new(&b.buf, spans),
-                            it.db as usize,
-                            it.proto,
-                            now,
-                            it.count,
-                            &mut out,
-                        );
-                        ends.push(out.len() as u32);
-                    }
-                }
-                Response::Batch {
-                    ticket: b.ticket,
-                    reply: BatchReply { out, ends },
-                }
+                self.state.borrow_mut().stats.forwarded_in += b.items.len() as u64;
+                let n = b.items.len();
+                return self.run_batch(Parked {
+                    peer,
+                    batch: b,
+                    next: 0,
+                    out: Vec::with_capacity(64 * n),
+                    ends: Vec::with_capacity(n),
+                    holding: None,
+                });
             }
             Request::Call { ticket, f } => Response::Call {
                 ticket,
                 value: f(self),
             },
+            Request::Lock {
+                ticket,
+                tx,
+                set,
+                watch,
+            } => {
+                let w = Waiter::Ticket {
+                    shard: peer,
+                    ticket,
+                    watch,
+                };
+                let got = self.locks.borrow_mut().acquire(tx, set, w);
+                match got {
+                    Some(w) => return self.granted(w),
+                    None => return,
+                }
+            }
+            Request::Release { tx } => return self.release_here(tx),
+            Request::Do(f) => return f(self),
         };
         self.respond(peer, resp);
     }
@@ -330,6 +531,19 @@ impl ShardRuntime {
                 let Some(req) = try_recv(rx) else { break };
                 n += 1;
                 self.serve_request(*peer, req);
+            }
+        }
+        drop(rxs);
+        // Batches whose locks were granted since (by a release above or by
+        // a local transaction) go on where they stopped.
+        loop {
+            let ready = std::mem::take(&mut *self.resumable.borrow_mut());
+            if ready.is_empty() {
+                break;
+            }
+            for p in ready {
+                n += 1;
+                self.run_batch(p);
             }
         }
         n
@@ -632,6 +846,9 @@ pub fn start(
                     resp_rx: RefCell::new(resp_rx.streams()),
                     outbox: RefCell::new((0..n).map(|_| Outbox::default()).collect()),
                     clients: RefCell::new(Slab::new()),
+                    locks: RefCell::new(LockTable::default()),
+                    next_tx: Cell::new(0),
+                    resumable: RefCell::new(Vec::new()),
                 });
                 for (l, local) in listeners {
                     glommio::spawn_local(accept_loop(rt.clone(), l)).detach();

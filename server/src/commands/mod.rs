@@ -30,6 +30,12 @@ pub async fn run(conn: &mut Conn, spec: &'static CommandSpec, _id: u16, args: Ar
             conn.close_after_write = true;
         }
         "reset" => reset(conn),
+        "multi" => crate::txn::multi::multi(conn),
+        // Boxed: EXEC runs commands through the routes that brought it here.
+        "exec" => Box::pin(crate::txn::multi::exec(conn)).await,
+        "discard" => crate::txn::multi::discard(conn),
+        "watch" => crate::txn::watch::watch(conn, args).await,
+        "unwatch" => crate::txn::watch::unwatch(conn),
         "shutdown" => shutdown(conn, args),
         "info" => introspect::info(conn, args).await,
         "command" | "command|count" | "command|info" | "command|docs" | "command|list"
@@ -177,6 +183,8 @@ fn select(conn: &mut Conn, args: Args) {
 }
 
 fn reset(conn: &mut Conn) {
+    conn.co.multi = None;
+    conn.co.watching = None;
     conn.db = 0;
     conn.proto = Proto::Resp2;
     conn.authed = conn

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
+use crate::changes::Changes;
 use crate::stats::ShardStats;
 use crate::store::{Db, Entry, Keyspace, Object, SlotTable};
 
@@ -75,6 +76,8 @@ pub struct ShardState {
     /// of one gathered command, empty otherwise. SORT's BY/GET patterns
     /// may read these besides the keys this shard owns.
     pub borrowed_keys: HashSet<Vec<u8>>,
+    /// The change hook: every write reports the keys it touched here.
+    pub changes: Changes,
 }
 
 impl ShardState {
@@ -91,6 +94,7 @@ impl ShardState {
             lazy_free: Vec::new(),
             lazy_free_objects: Vec::new(),
             borrowed_keys: HashSet::new(),
+            changes: Changes::default(),
         }
     }
 

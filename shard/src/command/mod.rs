@@ -16,6 +16,7 @@ pub mod sets;
 pub mod sort;
 pub mod strings;
 pub mod table;
+pub mod txn;
 mod typed;
 pub mod zsets;
 pub mod zsets_pop;
@@ -44,6 +45,7 @@ pub mod flags {
     pub const NO_MULTI: u32 = 1 << 11;
     pub const ALLOW_BUSY: u32 = 1 << 12;
     pub const BLOCKING: u32 = 1 << 13;
+    pub const SKIP_SLOWLOG: u32 = 1 << 14;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -53,6 +55,7 @@ pub mod flags {
         (NOSCRIPT, "noscript"),
         (LOADING, "loading"),
         (STALE, "stale"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (MAY_REPLICATE, "may_replicate"),

@@ -47,6 +47,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("flushall", -1, WRITE, A_KEYSPACE | A_WRITE | A_SLOW | A_DANGER, "server", NO_KEYS,
         Route::Fanout(flushall, Merge::AllOk), "Removes all keys from all databases.", "1.0.0",
         "O(N) where N is the total number of keys in all databases"),
+    cmd!("swapdb", 3, WRITE | FAST, A_KEYSPACE | A_WRITE | A_FAST | A_DANGER, "server", NO_KEYS,
+        Route::Fanout(swapdb, Merge::AllOk), "Swaps two Redis databases.", "4.0.0",
+        "O(N) where N is the count of clients watching or blocking on keys from both databases."),
     cmd!("config", -2, 0, A_SLOW, "server", NO_KEYS, CONTAINER, "A container for server configuration commands.", "2.0.0",
         "Depends on subcommand.", CONFIG_SUBS),
     cmd!("time", 1, LOADING | STALE | FAST, A_FAST, "server", NO_KEYS, Route::Local(time),
@@ -332,6 +335,7 @@ pub fn flushdb(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
     let Some(lazy) = flush_mode(&args) else {
         return reply.error(SYNTAX);
     };
+    report_replaced(ctx, ctx.db, None);
     if let Some(db) = ctx.shard.keyspace.db_if_exists(ctx.db) {
         let tables = db.take_all();
         if lazy {
@@ -345,12 +349,49 @@ pub fn flushall(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
     let Some(lazy) = flush_mode(&args) else {
         return reply.error(SYNTAX);
     };
+    for db in 0..ctx.shard.keyspace.databases() {
+        report_replaced(ctx, db, None);
+    }
     let mut freed = Vec::new();
     for (_, db) in ctx.shard.keyspace.dbs_mut() {
         freed.extend(db.take_all());
     }
     if lazy {
         ctx.shard.lazy_free.extend(freed);
+    }
+    reply.ok();
+}
+
+/// Tells the change hook that `db` is about to be emptied, or replaced by
+/// `with` (SWAPDB): watchers of keys that exist on either side see a change.
+fn report_replaced(ctx: &mut Ctx, db: usize, with: Option<usize>) {
+    let st = &*ctx.shard;
+    if st.changes.active() {
+        let now = ctx.now;
+        st.changes
+            .db_replaced(db, with, |d, k| st.keyspace.exists(d, k, now));
+    }
+}
+
+/// SWAPDB index1 index2: every shard swaps its two databases (the server
+/// runs it on all shards at once, under a lock on each whole shard).
+pub fn swapdb(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
+    let n = ctx.shard.keyspace.databases() as i64;
+    let Some(a) = crate::util::parse_i64_strict(args.get(1)) else {
+        return reply.error("ERR invalid first DB index");
+    };
+    let Some(b) = crate::util::parse_i64_strict(args.get(2)) else {
+        return reply.error("ERR invalid second DB index");
+    };
+    if a < 0 || a >= n || b < 0 || b >= n {
+        return reply.error("ERR DB index is out of range");
+    }
+    let (a, b) = (a as usize, b as usize);
+    if a != b {
+        report_replaced(ctx, a, Some(b));
+        report_replaced(ctx, b, Some(a));
+        ctx.shard.keyspace.swap(a, b);
+        ctx.shard.expire_cursor.swap(a, b);
     }
     reply.ok();
 }

@@ -36,6 +36,16 @@ impl Keyspace {
         self.dbs.get_mut(index).and_then(|d| d.as_deref_mut())
     }
 
+    /// The database if it was ever created, read-only.
+    pub fn get(&self, index: usize) -> Option<&Db> {
+        self.dbs.get(index).and_then(|d| d.as_deref())
+    }
+
+    /// Whether `key` logically exists (is present and not expired) in `db`.
+    pub fn exists(&self, db: usize, key: &[u8], now: i64) -> bool {
+        self.get(db).is_some_and(|d| d.peek(key, now).is_some())
+    }
+
     pub fn dbs(&self) -> impl Iterator<Item = (usize, &Db)> {
         self.dbs
             .iter()

@@ -18,13 +18,14 @@
 //! (`ShardState::borrowed_keys`), so that SORT reads a borrowed key that
 //! does not exist as missing, and still refuses one that was not borrowed.
 //!
-//! This is NOT atomic against other clients writing the same keys between
-//! steps 1 and 3 (the transaction work will make it so, with intent locks
-//! on the owners); it returns exactly what Redis returns otherwise.
+//! The coordinator runs all three steps holding the intent locks of every
+//! key involved on every owner (`super::acquire`), so no other client sees
+//! or changes a key between the steps: the command is atomic, as in Redis.
 
 use std::collections::BTreeMap;
 
 use tessera_protocol::{Args, Reply};
+use tessera_shard::changes::write_changed;
 use tessera_shard::command::sort::PatternReads;
 use tessera_shard::command::{CommandSpec, KeyPos};
 use tessera_shard::slot::key_slot;
@@ -42,7 +43,7 @@ type Written = Vec<(usize, Vec<u8>, Option<Entry>)>;
 
 pub async fn run(
     conn: &mut Conn,
-    _spec: &'static CommandSpec,
+    spec: &'static CommandSpec,
     id: u16,
     args: Args<'_>,
     keypos: &[KeyPos],
@@ -78,7 +79,7 @@ pub async fn run(
             .push((key.clone(), false));
     }
 
-    // CROSS-SHARD STEP 1: borrow copies of the foreign keys.
+    // Step 1: borrow copies of the foreign keys.
     let mut borrowed: Borrowed = Vec::new();
     for (&shard, keys) in &by_shard {
         let names: Vec<Vec<u8>> = keys.iter().map(|(k, _)| k.clone()).collect();
@@ -113,7 +114,7 @@ pub async fn run(
         }
     }
 
-    // CROSS-SHARD STEP 2: run here with the borrowed keys in place.
+    // Step 2: run here with the borrowed keys in place.
     let now = tessera_shard::util::now_ms();
     let mut results: BTreeMap<usize, Written> = BTreeMap::new();
     {
@@ -123,6 +124,7 @@ pub async fn run(
         }
         st.borrowed_keys
             .extend(by_shard.values().flatten().map(|(k, _)| k.clone()));
+        let reply_at = conn.wbuf.len();
         execute(
             &mut st,
             id,
@@ -134,6 +136,10 @@ pub async fn run(
             &mut conn.wbuf,
         );
         st.borrowed_keys.clear();
+        // A command that changed nothing (an error, RENAMENX refused...)
+        // sends nothing back: the owners' keys are as they were, and
+        // locked.
+        let changed = write_changed(spec.name, &conn.wbuf[reply_at..]);
         let ndb = st.keyspace.databases();
         for (&shard, keys) in &by_shard {
             for (key, write) in keys {
@@ -142,7 +148,7 @@ pub async fn run(
                         continue;
                     };
                     let e = d.remove(key, now);
-                    if *write {
+                    if *write && changed {
                         results.entry(shard).or_default().push((db, key.clone(), e));
                     }
                 }
@@ -150,7 +156,11 @@ pub async fn run(
         }
     }
 
-    // CROSS-SHARD STEP 3: written keys go back to their owners.
+    // Step 3: written keys go back to their owners, which
+    // report them to their change hook (the command ran here, where their
+    // watchers are not). COPY ... DB may have written another database.
+    let name = spec.name;
+    let report_db = if name == "copy" { None } else { Some(conn.db) };
     for (shard, writes) in results {
         let _ = rt
             .call(
@@ -159,6 +169,9 @@ pub async fn run(
                     let mut st = rt.state.borrow_mut();
                     let now = tessera_shard::util::now_ms();
                     for (db, key, e) in writes {
+                        if st.changes.active() && report_db.is_none_or(|d| d == db) {
+                            st.changes.key(db, &key, name);
+                        }
                         match e {
                             Some(e) => {
                                 st.keyspace.db(db).insert(e, now);

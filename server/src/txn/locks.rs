@@ -1,0 +1,330 @@
+//! One shard's lock table: the intent locks that make a command or a
+//! transaction spanning several shards atomic (docs/transactions.md).
+//!
+//! VLL-style: no lock objects, a pair of counters per locked key (shared,
+//! exclusive) plus two for the whole shard, and one FIFO queue of requests
+//! that could not be granted at once. A request is all the keys one
+//! transaction needs on this shard; it is granted in one step or queued
+//! whole, so a transaction never holds part of a shard while it waits for
+//! the rest. A request is granted when it conflicts with no holder and no
+//! request queued before it (so a stream of newcomers cannot starve a
+//! queued transaction). While the table is empty, `is_idle` is all the
+//! single-key path pays.
+
+use std::collections::{HashMap, VecDeque};
+
+/// A transaction's identity: the coordinating shard in the top 16 bits,
+/// a counter of that shard below.
+pub type TxId = u64;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mode {
+    Shared,
+    Exclusive,
+}
+
+impl Mode {
+    pub fn of(write: bool) -> Mode {
+        if write {
+            Mode::Exclusive
+        } else {
+            Mode::Shared
+        }
+    }
+}
+
+/// Everything one transaction locks on one shard.
+#[derive(Clone, Default, Debug)]
+pub struct LockSet {
+    /// (database, key, mode); one entry per key (`add` merges).
+    pub keys: Vec<(u16, Box<[u8]>, Mode)>,
+    /// The whole shard (FLUSHALL, SWAPDB, a SORT reading unknown keys...).
+    pub whole: Option<Mode>,
+}
+
+impl LockSet {
+    pub fn add(&mut self, db: usize, key: &[u8], mode: Mode) {
+        let db = db as u16;
+        match self
+            .keys
+            .iter_mut()
+            .find(|(d, k, _)| *d == db && &k[..] == key)
+        {
+            Some(e) => {
+                if mode == Mode::Exclusive {
+                    e.2 = Mode::Exclusive;
+                }
+            }
+            None => self.keys.push((db, key.into(), mode)),
+        }
+    }
+
+    pub fn add_whole(&mut self, mode: Mode) {
+        if self.whole != Some(Mode::Exclusive) {
+            self.whole = Some(mode);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.whole.is_none()
+    }
+
+    fn has_exclusive(&self) -> bool {
+        self.whole == Some(Mode::Exclusive) || self.keys.iter().any(|k| k.2 == Mode::Exclusive)
+    }
+
+    /// Whether two requests cannot hold their locks at the same time.
+    fn conflicts(&self, other: &LockSet) -> bool {
+        match (self.whole, other.whole) {
+            (Some(Mode::Exclusive), _) => return !other.is_empty(),
+            (_, Some(Mode::Exclusive)) => return !self.is_empty(),
+            (Some(Mode::Shared), _) if other.has_exclusive() => return true,
+            (_, Some(Mode::Shared)) if self.has_exclusive() => return true,
+            _ => {}
+        }
+        self.keys.iter().any(|(d, k, m)| {
+            other.keys.iter().any(|(od, ok, om)| {
+                d == od && k == ok && (*m == Mode::Exclusive || *om == Mode::Exclusive)
+            })
+        })
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+struct Count {
+    shared: u32,
+    exclusive: u32,
+}
+
+struct Queued<W> {
+    tx: TxId,
+    set: LockSet,
+    waiter: W,
+}
+
+/// The table, generic over what a queued request's waiter is (the server
+/// wakes a ticket or resumes a parked batch; tests use plain values).
+pub struct LockTable<W> {
+    /// Per key name, per database holding it locked: the counters.
+    counts: HashMap<Box<[u8]>, Vec<(u16, Count)>>,
+    whole_shared: u32,
+    whole_exclusive: u32,
+    /// Keys held exclusively, for whole-shard shared requests.
+    exclusive_keys: u32,
+    held: HashMap<TxId, LockSet>,
+    queue: VecDeque<Queued<W>>,
+}
+
+impl<W> Default for LockTable<W> {
+    fn default() -> Self {
+        LockTable {
+            counts: HashMap::new(),
+            whole_shared: 0,
+            whole_exclusive: 0,
+            exclusive_keys: 0,
+            held: HashMap::new(),
+            queue: VecDeque::new(),
+        }
+    }
+}
+
+impl<W> LockTable<W> {
+    /// Nothing held, nothing waiting: a command may run without looking.
+    #[inline]
+    pub fn is_idle(&self) -> bool {
+        self.held.is_empty() && self.queue.is_empty()
+    }
+
+    fn count(&self, db: u16, key: &[u8]) -> Count {
+        self.counts
+            .get(key)
+            .and_then(|v| v.iter().find(|(d, _)| *d == db))
+            .map(|(_, c)| *c)
+            .unwrap_or_default()
+    }
+
+    fn free_of_holders(&self, set: &LockSet) -> bool {
+        match set.whole {
+            Some(Mode::Exclusive) => return self.held.is_empty(),
+            Some(Mode::Shared) if self.whole_exclusive > 0 || self.exclusive_keys > 0 => {
+                return false
+            }
+            _ => {}
+        }
+        if self.whole_exclusive > 0 {
+            return false;
+        }
+        set.keys.iter().all(|(db, key, mode)| {
+            let c = self.count(*db, key);
+            match mode {
+                Mode::Shared => c.exclusive == 0,
+                Mode::Exclusive => c.exclusive == 0 && c.shared == 0 && self.whole_shared == 0,
+            }
+        })
+    }
+
+    /// Whether `set` could be granted now: no holder and no earlier waiter
+    /// conflicts with it.
+    pub fn grantable(&self, set: &LockSet) -> bool {
+        self.free_of_holders(set) && !self.queue.iter().any(|q| q.set.conflicts(set))
+    }
+
+    fn hold(&mut self, tx: TxId, set: LockSet) {
+        match set.whole {
+            Some(Mode::Exclusive) => self.whole_exclusive += 1,
+            Some(Mode::Shared) => self.whole_shared += 1,
+            None => {}
+        }
+        for (db, key, mode) in &set.keys {
+            let per_db = self.counts.entry(key.clone()).or_default();
+            let at = match per_db.iter().position(|(d, _)| d == db) {
+                Some(i) => i,
+                None => {
+                    per_db.push((*db, Count::default()));
+                    per_db.len() - 1
+                }
+            };
+            let c = &mut per_db[at].1;
+            match mode {
+                Mode::Shared => c.shared += 1,
+                Mode::Exclusive => {
+                    c.exclusive += 1;
+                    self.exclusive_keys += 1;
+                }
+            }
+        }
+        // A transaction asks each shard once; a second grant to the same
+        // id (never made by the coordinator) would merge its keys.
+        match self.held.get_mut(&tx) {
+            Some(h) => {
+                h.keys.extend(set.keys);
+                if set.whole.is_some() {
+                    h.whole = set.whole;
+                }
+            }
+            None => {
+                self.held.insert(tx, set);
+            }
+        }
+    }
+
+    fn unhold(&mut self, set: &LockSet) {
+        match set.whole {
+            Some(Mode::Exclusive) => self.whole_exclusive -= 1,
+            Some(Mode::Shared) => self.whole_shared -= 1,
+            None => {}
+        }
+        for (db, key, mode) in &set.keys {
+            let Some(per_db) = self.counts.get_mut(&key[..]) else {
+                continue;
+            };
+            if let Some(i) = per_db.iter().position(|(d, _)| d == db) {
+                let c = &mut per_db[i].1;
+                match mode {
+                    Mode::Shared => c.shared -= 1,
+                    Mode::Exclusive => {
+                        c.exclusive -= 1;
+                        self.exclusive_keys -= 1;
+                    }
+                }
+                if c.shared == 0 && c.exclusive == 0 {
+                    per_db.swap_remove(i);
+                }
+            }
+            if per_db.is_empty() {
+                self.counts.remove(&key[..]);
+            }
+        }
+    }
+
+    /// Grants `set` to `tx` at once if it can be, giving `waiter` back;
+    /// else queues it with `waiter`, handed back by a later `release`.
+    pub fn acquire(&mut self, tx: TxId, set: LockSet, waiter: W) -> Option<W> {
+        if self.grantable(&set) {
+            self.hold(tx, set);
+            Some(waiter)
+        } else {
+            self.queue.push_back(Queued { tx, set, waiter });
+            None
+        }
+    }
+
+    /// Drops everything `tx` holds or waits for on this shard, then grants
+    /// what the queue can now have, in order. Returns the granted waiters.
+    pub fn release(&mut self, tx: TxId) -> Vec<(TxId, W)> {
+        if let Some(set) = self.held.remove(&tx) {
+            self.unhold(&set);
+        }
+        self.queue.retain(|q| q.tx != tx);
+        let mut granted = Vec::new();
+        // One pass in order: a request is granted when nothing held and
+        // nothing still queued before it conflicts.
+        let mut i = 0;
+        while i < self.queue.len() {
+            let blocked_by_earlier = self
+                .queue
+                .iter()
+                .take(i)
+                .any(|q| q.set.conflicts(&self.queue[i].set));
+            if !blocked_by_earlier && self.free_of_holders(&self.queue[i].set) {
+                let q = self.queue.remove(i).expect("index in range");
+                self.hold(q.tx, q.set);
+                granted.push((q.tx, q.waiter));
+            } else {
+                i += 1;
+            }
+        }
+        granted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(ks: &[(&str, bool)]) -> LockSet {
+        let mut s = LockSet::default();
+        for (k, w) in ks {
+            s.add(0, k.as_bytes(), Mode::of(*w));
+        }
+        s
+    }
+
+    #[test]
+    fn shared_locks_share_and_exclusive_ones_queue() {
+        let mut t: LockTable<u32> = LockTable::default();
+        assert!(t.is_idle());
+        assert!(t.acquire(1, keys(&[("a", false)]), 0).is_some());
+        assert!(t.acquire(2, keys(&[("a", false)]), 0).is_some());
+        assert!(t.acquire(3, keys(&[("a", true)]), 30).is_none());
+        // A newcomer that conflicts with the queued writer waits behind it.
+        assert!(t.acquire(4, keys(&[("a", false)]), 40).is_none());
+        assert!(t.release(1).is_empty());
+        assert_eq!(t.release(2), vec![(3, 30)]);
+        assert_eq!(t.release(3), vec![(4, 40)]);
+        t.release(4);
+        assert!(t.is_idle());
+    }
+
+    #[test]
+    fn whole_shard_locks_exclude_keys() {
+        let mut t: LockTable<u32> = LockTable::default();
+        let mut whole = LockSet::default();
+        whole.add_whole(Mode::Exclusive);
+        assert!(t.acquire(1, keys(&[("a", false)]), 0).is_some());
+        assert!(t.acquire(2, whole, 20).is_none());
+        assert!(t.acquire(3, keys(&[("b", false)]), 30).is_none());
+        assert_eq!(t.release(1), vec![(2, 20)]);
+        assert_eq!(t.release(2), vec![(3, 30)]);
+    }
+
+    #[test]
+    fn releasing_a_queued_request_forgets_it() {
+        let mut t: LockTable<u32> = LockTable::default();
+        assert!(t.acquire(1, keys(&[("a", true)]), 0).is_some());
+        assert!(t.acquire(2, keys(&[("a", true)]), 20).is_none());
+        assert!(t.release(2).is_empty());
+        assert!(t.release(1).is_empty());
+        assert!(t.is_idle());
+    }
+}

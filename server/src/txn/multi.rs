@@ -1,0 +1,249 @@
+//! MULTI, EXEC and DISCARD. Commands after MULTI are checked (name, arity,
+//! authentication, commands refused in a transaction) and copied into the
+//! connection's queue; EXEC takes, in one step, the locks of every key the
+//! queued commands and the watched keys touch, on every shard involved
+//! (`super::acquire`), checks WATCH, runs the commands in order through the
+//! ordinary routes, then releases. No other client sees any state in
+//! between. An EXEC whose keys all live on the connection's own shard, and
+//! whose commands never wait, runs inline with no lock and no message.
+
+use bytes::Bytes;
+use tessera_protocol::{ArgSpan, Args, Reply};
+use tessera_shard::command::{flags, sort, table, CommandSpec, KeyPos, Route, Split};
+use tessera_shard::slot::key_slot;
+use tessera_shard::util::{eq_ic, parse_i64_strict};
+
+use super::{Mode, Plan};
+use crate::conn::Conn;
+
+const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
+
+/// The commands queued since MULTI, copied out of the read buffers.
+#[derive(Default)]
+pub struct Queue {
+    buf: Vec<u8>,
+    spans: Vec<ArgSpan>,
+    /// (first span, argc, command id) per queued command.
+    cmds: Vec<(u32, u32, u16)>,
+    /// A command was refused while queueing: EXEC fails.
+    pub aborted: bool,
+}
+
+impl Queue {
+    fn args<'a>(&'a self, buf: &'a [u8], i: usize) -> Args<'a> {
+        let (first, argc, _) = self.cmds[i];
+        Args::new(buf, &self.spans[first as usize..(first + argc) as usize])
+    }
+
+    /// Bytes held by the queue (for the client's memory).
+    pub fn size(&self) -> usize {
+        self.buf.len() + self.spans.len() * std::mem::size_of::<ArgSpan>()
+    }
+}
+
+/// EXEC with arguments inside MULTI discards the transaction with its own
+/// error, as Redis does.
+pub fn exec_arity_abort(conn: &mut Conn, args: &Args) -> bool {
+    if !eq_ic(args.get(0), b"exec") || args.len() == 1 {
+        return false;
+    }
+    conn.co.multi = None;
+    conn.co.watching = None;
+    conn.local_error(
+        "EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command",
+    );
+    true
+}
+
+/// Inside MULTI: queues a command (true), or says it runs now (false:
+/// EXEC, DISCARD, MULTI, WATCH, QUIT, RESET).
+pub fn queue(conn: &mut Conn, spec: &'static CommandSpec, id: u16, args: &Args) -> bool {
+    if matches!(
+        spec.name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    ) {
+        return false;
+    }
+    if spec.has(flags::NO_MULTI) {
+        conn.local_error("ERR Command not allowed inside a transaction");
+        conn.co.flag_multi_error();
+        return true;
+    }
+    let limit = conn.query_limit();
+    let Some(q) = conn.co.multi.as_mut() else {
+        return false;
+    };
+    let first = q.spans.len() as u32;
+    for a in args.iter() {
+        q.spans.push(ArgSpan::new(q.buf.len(), a.len()));
+        q.buf.extend_from_slice(a);
+    }
+    q.cmds.push((first, args.len() as u32, id));
+    // Queued commands count against the query buffer limit: a client
+    // cannot grow the server without bound by never calling EXEC.
+    if limit > 0 && q.size() > limit {
+        log::warn!(
+            "closing client {} whose MULTI queue reached the query buffer limit ({} bytes)",
+            conn.meta.borrow().id,
+            limit
+        );
+        conn.co.multi = None;
+        conn.meta.borrow_mut().killed = true;
+        return true;
+    }
+    let proto = conn.proto;
+    conn.local_reply(|out| Reply::new(out, proto).simple("QUEUED"));
+    true
+}
+
+/// MULTI
+pub fn multi(conn: &mut Conn) {
+    if conn.co.multi.is_some() {
+        return conn.local_error("ERR MULTI calls can not be nested");
+    }
+    conn.co.multi = Some(Queue::default());
+    Reply::new(&mut conn.wbuf, conn.proto).ok();
+}
+
+/// DISCARD
+pub fn discard(conn: &mut Conn) {
+    if conn.co.multi.take().is_none() {
+        return conn.local_error("ERR DISCARD without MULTI");
+    }
+    conn.co.watching = None;
+    Reply::new(&mut conn.wbuf, conn.proto).ok();
+}
+
+/// What EXEC must lock, and whether it can run inline without any.
+struct Needs {
+    plan: Plan,
+    /// Every key lives here and no command waits on anything.
+    inline: bool,
+}
+
+/// The locks of every queued command: its keys on their owners (in the
+/// database selected at that point of the transaction), whole shards for
+/// commands that read or write keys not among their arguments (fan-outs,
+/// SORT with patterns, COPY ... DB), and the watched keys (shared).
+fn needs(conn: &Conn, q: &Queue, buf: &[u8]) -> Needs {
+    let rt = &conn.rt;
+    let mut plan = Plan::new();
+    let mut inline = true;
+    let mut db = conn.db;
+    let mut keypos: Vec<KeyPos> = Vec::new();
+    let whole_all = |plan: &mut Plan, mode: Mode| {
+        for s in 0..rt.nshards() {
+            plan.entry(s).or_default().add_whole(mode);
+        }
+    };
+    for i in 0..q.cmds.len() {
+        let args = q.args(buf, i);
+        let spec = table::by_id(q.cmds[i].2);
+        match spec.route {
+            Route::Keyed(_, split) => {
+                let wide = spec.name == "copy"
+                    || (split == Split::Gather && sort::pattern_reads(spec.name, &args).is_some());
+                if wide {
+                    whole_all(&mut plan, Mode::of(spec.has(flags::WRITE)));
+                    inline = false;
+                } else if spec.key_positions(&args, &mut keypos).is_ok() {
+                    for k in &keypos {
+                        let key = args.get(k.index);
+                        let owner = rt.shared.owner(key_slot(key));
+                        inline &= owner == rt.id;
+                        plan.entry(owner)
+                            .or_default()
+                            .add(db, key, Mode::of(k.write));
+                    }
+                }
+            }
+            Route::Fanout(..) => {
+                whole_all(&mut plan, Mode::of(spec.has(flags::WRITE)));
+                inline = false;
+            }
+            Route::Local(_) => {}
+            Route::Conn => {
+                inline = false;
+                if spec.name == "select" {
+                    let n = parse_i64_strict(args.get(1)).unwrap_or(-1);
+                    if n >= 0 && (n as usize) < rt.state.borrow().config.databases {
+                        db = n as usize;
+                    }
+                }
+            }
+        }
+    }
+    if let Some(w) = &conn.co.watching {
+        for (shard, wdb, key) in &w.keys {
+            inline &= *shard == rt.id;
+            plan.entry(*shard).or_default().add(*wdb, key, Mode::Shared);
+        }
+    }
+    Needs { plan, inline }
+}
+
+/// EXEC
+pub async fn exec(conn: &mut Conn) {
+    let Some(q) = conn.co.multi.take() else {
+        return conn.local_error("ERR EXEC without MULTI");
+    };
+    if q.aborted {
+        conn.co.watching = None;
+        return conn.local_error(EXECABORT);
+    }
+    let Queue {
+        buf, spans, cmds, ..
+    } = q;
+    let buf = Bytes::from(buf);
+    let q = Queue {
+        buf: Vec::new(),
+        spans,
+        cmds,
+        aborted: false,
+    };
+    let rt = conn.rt.clone();
+    let needs = needs(conn, &q, &buf);
+    // Held until the commands ran (None: the inline path, which never
+    // yields, so nothing can run between its check and its commands).
+    let mut guard = None;
+    if needs.inline && rt.locks_idle() {
+        if let Some(w) = &conn.co.watching {
+            for (_, check) in w.checks() {
+                rt.check_watch(&check);
+            }
+        }
+    } else {
+        let checks = conn
+            .co
+            .watching
+            .as_ref()
+            .map(|w| w.checks())
+            .unwrap_or_default();
+        match super::acquire(&rt, needs.plan, checks).await {
+            Ok(g) => guard = Some(g),
+            Err(()) => {
+                conn.co.watching = None;
+                return conn.local_error("ERR shard unavailable");
+            }
+        }
+    }
+    let watching = conn.co.watching.take();
+    if watching.as_ref().is_some_and(|w| w.who.is_dirty()) {
+        drop(guard);
+        drop(watching);
+        return Reply::new(&mut conn.wbuf, conn.proto).null_array();
+    }
+    conn.co.in_tx = true;
+    Reply::new(&mut conn.wbuf, conn.proto).array(q.cmds.len());
+    for i in 0..q.cmds.len() {
+        let args = q.args(&buf, i);
+        let id = q.cmds[i].2;
+        let spec = table::by_id(id);
+        conn.meta.borrow_mut().last_cmd = spec.name;
+        conn.route(spec, id, args, &buf).await;
+    }
+    conn.flush_pending(&buf).await;
+    conn.co.in_tx = false;
+    drop(guard);
+    drop(watching);
+}

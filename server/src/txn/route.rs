@@ -1,0 +1,637 @@
+//! Routing a connection's requests: each runs on the shard that owns its
+//! keys (inline when that is the connection's own shard, else in the one
+//! batch per shard that a read batch sends); commands whose keys span
+//! shards are split per shard (MGET, MSET, DEL...) or gathered (RENAME,
+//! COPY...: `gather`), under the locks of an atomic step (`super::acquire`)
+//! so that no other client sees them half done; fan-outs run on every
+//! shard. Replies are assembled back in request order.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use tessera_protocol::{ArgSpan, Args, Proto, Reply};
+use tessera_shard::command::{self, flags, sort, table, CommandSpec, KeyPos, Merge, Route, Split};
+use tessera_shard::slot::key_slot;
+
+use crate::conn::Conn;
+use crate::exec::execute;
+use crate::mesh::{Answer, BatchReply, ForwardBatch, Item, Request};
+use crate::resp_skip::{parse_int_reply, split_array};
+
+use super::{LockSet, Mode};
+
+/// A lock on a whole shard.
+fn whole(mode: Mode) -> LockSet {
+    let mut s = LockSet::default();
+    s.add_whole(mode);
+    s
+}
+
+/// Where one request's reply comes from, in request order.
+pub(crate) enum Seg {
+    /// Made here: `local_out[start..end]`.
+    Local { start: usize, end: usize },
+    /// Item `item` of the batch sent to `shard`.
+    Remote { shard: usize, item: usize },
+    /// A command split across shards: `parts[parts.0..parts.1]`.
+    Split {
+        how: Split,
+        parts: (usize, usize),
+        order: (usize, usize),
+        nkeys: usize,
+    },
+    /// A fan-out to every shard.
+    Merge { how: Merge, parts: (usize, usize) },
+}
+
+/// One shard's share of a split or fan-out command.
+#[derive(Clone, Copy)]
+pub(crate) enum Part {
+    Local { start: usize, end: usize },
+    Remote { shard: usize, item: usize },
+}
+
+#[derive(Default)]
+pub(crate) struct TargetBatch {
+    spans: Vec<ArgSpan>,
+    items: Vec<Item>,
+}
+
+/// The coordinator's state for one connection: the batch being routed,
+/// and the transaction it is in.
+pub struct Coordinator {
+    targets: Vec<TargetBatch>,
+    segs: Vec<Seg>,
+    parts: Vec<Part>,
+    /// For split commands: per key in request order, (part, index in part).
+    key_order: Vec<(u32, u32)>,
+    local_out: Vec<u8>,
+    keypos: Vec<KeyPos>,
+    /// Set while the connection runs commands under locks it holds (an
+    /// atomic multi-shard command, an EXEC): nothing asks for locks again,
+    /// and forwarded items run without looking at the lock table.
+    pub in_tx: bool,
+    /// MULTI's queue, while the connection is in a transaction.
+    pub multi: Option<super::multi::Queue>,
+    /// WATCHed keys, until EXEC, DISCARD, UNWATCH or the connection ends.
+    pub watching: Option<super::watch::WatchSet>,
+}
+
+impl Coordinator {
+    /// Bytes of replies made here and waiting for earlier ones.
+    pub fn pending_len(&self) -> usize {
+        self.local_out.len()
+    }
+
+    pub fn new(nshards: usize) -> Coordinator {
+        Coordinator {
+            targets: (0..nshards).map(|_| TargetBatch::default()).collect(),
+            segs: Vec::new(),
+            parts: Vec::new(),
+            key_order: Vec::new(),
+            local_out: Vec::new(),
+            keypos: Vec::new(),
+            in_tx: false,
+            multi: None,
+            watching: None,
+        }
+    }
+
+    /// Inside MULTI, a request refused while queueing makes EXEC fail.
+    pub fn flag_multi_error(&mut self) {
+        if let Some(q) = self.multi.as_mut() {
+            q.aborted = true;
+        }
+    }
+}
+
+impl Conn {
+    /// The output buffer for a reply made here, right now: straight into
+    /// the write buffer when nothing is pending before it.
+    pub(crate) fn local_reply<F: FnOnce(&mut Vec<u8>)>(&mut self, f: F) {
+        if self.co.segs.is_empty() {
+            f(&mut self.wbuf);
+        } else {
+            let start = self.co.local_out.len();
+            f(&mut self.co.local_out);
+            let end = self.co.local_out.len();
+            self.co.segs.push(Seg::Local { start, end });
+        }
+    }
+
+    pub(crate) fn local_error(&mut self, msg: &str) {
+        let proto = self.proto;
+        self.local_reply(|out| Reply::new(out, proto).error(msg));
+    }
+
+    /// Resolves a request to its command (or subcommand) and its id.
+    fn resolve(&mut self, args: &Args) -> Option<(&'static CommandSpec, u16)> {
+        let Some(id) = table::lookup_id(args.get(0)) else {
+            let msg = command::unknown_command_error(args);
+            self.local_error(&msg);
+            return None;
+        };
+        let mut spec = table::by_id(id);
+        let mut id = id;
+        if !spec.subcommands.is_empty() && args.len() >= 2 {
+            match command::lookup_sub(spec, args.get(1)) {
+                Some(sub) => {
+                    spec = sub;
+                    id = table::id_of(sub);
+                }
+                None => {
+                    let msg = command::unknown_subcommand_error(spec.name, args.get(1));
+                    self.local_error(&msg);
+                    return None;
+                }
+            }
+        }
+        if !spec.arity_ok(args.len()) {
+            let msg = command::arity_error(spec.name);
+            self.local_error(&msg);
+            return None;
+        }
+        Some((spec, id))
+    }
+
+    /// Runs one request of a batch: resolved against the command table,
+    /// queued when the connection is inside MULTI, else routed.
+    pub(crate) async fn dispatch_one(&mut self, args: Args<'_>, frozen: &Bytes) {
+        if self.co.multi.is_some() && super::multi::exec_arity_abort(self, &args) {
+            return;
+        }
+        let Some((spec, id)) = self.resolve(&args) else {
+            self.co.flag_multi_error();
+            return;
+        };
+        if !self.authed && !spec.has(flags::NO_AUTH) {
+            self.local_error("NOAUTH Authentication required.");
+            self.co.flag_multi_error();
+            return;
+        }
+        self.meta.borrow_mut().last_cmd = spec.name;
+        if self.co.multi.is_some() && super::multi::queue(self, spec, id, &args) {
+            return;
+        }
+        self.route(spec, id, args, frozen).await
+    }
+
+    /// Runs a resolved request where its keys are.
+    pub(crate) async fn route(
+        &mut self,
+        spec: &'static CommandSpec,
+        id: u16,
+        args: Args<'_>,
+        frozen: &Bytes,
+    ) {
+        match spec.route {
+            Route::Local(_) => self.run_here(id, args),
+            Route::Keyed(_, split) => {
+                let mut keypos = std::mem::take(&mut self.co.keypos);
+                match spec.key_positions(&args, &mut keypos) {
+                    Err(msg) => self.local_error(msg),
+                    Ok(()) if keypos.is_empty() => self.run_here(id, args),
+                    Ok(()) => {
+                        self.route_keyed(spec, id, split, args, &keypos, frozen)
+                            .await
+                    }
+                }
+                keypos.clear();
+                self.co.keypos = keypos;
+            }
+            Route::Fanout(_, merge) if spec.has(flags::WRITE) && !self.co.in_tx => {
+                // FLUSHALL, FLUSHDB, SWAPDB: every shard at one instant,
+                // under a lock on each whole shard.
+                self.flush_pending(frozen).await;
+                let plan = (0..self.rt.nshards())
+                    .map(|s| (s, whole(Mode::Exclusive)))
+                    .collect();
+                let Some(guard) = self.lock(plan).await else {
+                    return;
+                };
+                self.co.in_tx = true;
+                self.fanout(id, merge, args);
+                self.flush_pending(frozen).await;
+                self.co.in_tx = false;
+                drop(guard);
+            }
+            Route::Fanout(_, merge) => self.fanout(id, merge, args),
+            Route::Conn => {
+                self.flush_pending(frozen).await;
+                crate::commands::run(self, spec, id, args).await;
+            }
+        }
+    }
+
+    /// Takes a transaction's locks; None (after replying with an error)
+    /// when a shard is gone.
+    async fn lock(&mut self, plan: super::Plan) -> Option<super::TxGuard> {
+        match super::acquire(&self.rt, plan, BTreeMap::new()).await {
+            Ok(g) => Some(g),
+            Err(()) => {
+                self.local_error("ERR shard unavailable");
+                None
+            }
+        }
+    }
+
+    /// A command with keys: run or forwarded where they live; when they
+    /// live on several shards, split or gathered as one atomic step.
+    async fn route_keyed(
+        &mut self,
+        spec: &'static CommandSpec,
+        id: u16,
+        split: Split,
+        args: Args<'_>,
+        keypos: &[KeyPos],
+        frozen: &Bytes,
+    ) {
+        let shared = &self.rt.shared;
+        let owner0 = shared.owner(key_slot(args.get(keypos[0].index)));
+        let same = keypos[1..]
+            .iter()
+            .all(|k| shared.owner(key_slot(args.get(k.index))) == owner0);
+        // SORT whose BY/GET patterns read keys: those keys are known only
+        // from the sorted key's elements, so every shard is locked whole
+        // first, then they are learnt and gathered with SORT's own keys.
+        let patterns = if split == Split::Gather {
+            sort::pattern_reads(spec.name, &args)
+        } else {
+            None
+        };
+        if same && patterns.is_none() {
+            if owner0 != self.rt.id {
+                self.forward(owner0, id, args.spans(), true);
+                return;
+            }
+            // A transaction holding these keys runs first; it is waited
+            // for (no lock is taken when none is held or asked for).
+            let _guard = if !self.co.in_tx && !self.rt.locks_idle() {
+                self.wait_for_keys(keypos, &args).await
+            } else {
+                None
+            };
+            self.run_here(id, args);
+            return;
+        }
+        self.flush_pending(frozen).await;
+        let guard = if self.co.in_tx {
+            None
+        } else {
+            let mut plan = super::Plan::new();
+            if patterns.is_some() || spec.name == "copy" {
+                // COPY ... DB n writes a key of another database.
+                let mode = Mode::of(spec.has(flags::WRITE));
+                for s in 0..self.rt.nshards() {
+                    plan.insert(s, whole(mode));
+                }
+            } else {
+                for k in keypos {
+                    super::plan_key(
+                        &self.rt,
+                        &mut plan,
+                        self.db,
+                        args.get(k.index),
+                        Mode::of(k.write),
+                    );
+                }
+            }
+            match self.lock(plan).await {
+                Some(g) => Some(g),
+                None => return,
+            }
+        };
+        let was = std::mem::replace(&mut self.co.in_tx, true);
+        if let Some(reads) = patterns {
+            let extra = super::gather::sort_pattern_keys(self, reads)
+                .await
+                .unwrap_or_default();
+            super::gather::run(self, spec, id, args, keypos, &extra).await;
+        } else if split == Split::Gather {
+            super::gather::run(self, spec, id, args, keypos, &[]).await;
+        } else {
+            self.split(spec, id, split, args, keypos);
+            self.flush_pending(frozen).await;
+        }
+        self.co.in_tx = was;
+        drop(guard);
+    }
+
+    /// Waits until no transaction holds or waits for these keys of this
+    /// shard, then holds them (the guard) while the command runs.
+    async fn wait_for_keys(
+        &mut self,
+        keypos: &[KeyPos],
+        args: &Args<'_>,
+    ) -> Option<super::TxGuard> {
+        let mut set = LockSet::default();
+        for k in keypos {
+            set.add(self.db, args.get(k.index), Mode::of(k.write));
+        }
+        if self.rt.locks.borrow().grantable(&set) {
+            return None;
+        }
+        let mut plan = super::Plan::new();
+        plan.insert(self.rt.id, set);
+        self.lock(plan).await
+    }
+
+    /// Runs a request on this shard now.
+    fn run_here(&mut self, id: u16, args: Args) {
+        let (db, proto, now) = (self.db, self.proto, self.now);
+        let rt = self.rt.clone();
+        self.local_reply(|out| {
+            let mut st = rt.state.borrow_mut();
+            execute(&mut st, id, args, db, proto, now, true, out);
+        });
+    }
+
+    /// Adds a request to the batch for `shard`; returns its item index.
+    fn forward(&mut self, shard: usize, id: u16, spans: &[ArgSpan], count: bool) -> usize {
+        let t = &mut self.co.targets[shard];
+        t.items.push(Item {
+            first: t.spans.len() as u32,
+            argc: spans.len() as u32,
+            cmd: id,
+            db: self.db as u16,
+            proto: self.proto,
+            count,
+            locked: self.co.in_tx,
+        });
+        t.spans.extend_from_slice(spans);
+        let item = t.items.len() - 1;
+        if count {
+            self.co.segs.push(Seg::Remote { shard, item });
+        }
+        item
+    }
+
+    /// Runs a part of a split or fan-out command: here, or forwarded.
+    fn part(&mut self, shard: usize, id: u16, spans: &[ArgSpan], buf: &[u8]) -> Part {
+        if shard == self.rt.id {
+            let start = self.co.local_out.len();
+            let mut st = self.rt.state.borrow_mut();
+            execute(
+                &mut st,
+                id,
+                Args::new(buf, spans),
+                self.db,
+                self.proto,
+                self.now,
+                false,
+                &mut self.co.local_out,
+            );
+            Part::Local {
+                start,
+                end: self.co.local_out.len(),
+            }
+        } else {
+            Part::Remote {
+                shard,
+                item: self.forward(shard, id, spans, false),
+            }
+        }
+    }
+
+    /// Counts a split or fan-out command once, at the coordinator.
+    fn count_call(&self, id: u16) {
+        let mut st = self.rt.state.borrow_mut();
+        st.stats.cmd(id).calls += 1;
+        st.stats.total_commands += 1;
+    }
+
+    /// MGET/MSET/DEL/EXISTS... whose keys live on several shards: each
+    /// shard gets the command with its own keys.
+    fn split(
+        &mut self,
+        spec: &'static CommandSpec,
+        id: u16,
+        how: Split,
+        args: Args,
+        keypos: &[KeyPos],
+    ) {
+        let (first, step) = match spec.keys {
+            command::KeySpec::Range { first, step, .. } => (first as usize, step.max(1) as usize),
+            _ => (keypos[0].index, 1),
+        };
+        let nshards = self.rt.nshards();
+        // Per shard: the sub-request's spans, and how many keys it has.
+        let mut per: Vec<(Vec<ArgSpan>, u32)> = (0..nshards).map(|_| (Vec::new(), 0)).collect();
+        let all = args.spans();
+        let order_start = self.co.key_order.len();
+        let mut key_shard = Vec::with_capacity(keypos.len());
+        for k in keypos {
+            let s = self.rt.shared.owner(key_slot(args.get(k.index)));
+            let (sp, n) = &mut per[s];
+            if sp.is_empty() {
+                sp.extend_from_slice(&all[..first]);
+            }
+            sp.extend_from_slice(&all[k.index..(k.index + step).min(all.len())]);
+            key_shard.push((s, *n));
+            *n += 1;
+        }
+        let parts_start = self.co.parts.len();
+        let mut part_of_shard = vec![u32::MAX; nshards];
+        for (s, (sp, n)) in per.iter().enumerate() {
+            if *n > 0 {
+                part_of_shard[s] = (self.co.parts.len() - parts_start) as u32;
+                let p = self.part(s, id, sp, args.buf());
+                self.co.parts.push(p);
+            }
+        }
+        for (s, idx) in key_shard {
+            self.co.key_order.push((part_of_shard[s], idx));
+        }
+        self.count_call(id);
+        self.co.segs.push(Seg::Split {
+            how,
+            parts: (parts_start, self.co.parts.len()),
+            order: (order_start, self.co.key_order.len()),
+            nkeys: keypos.len(),
+        });
+    }
+
+    /// DBSIZE, KEYS, FLUSHDB...: every shard runs it; replies are merged.
+    fn fanout(&mut self, id: u16, how: Merge, args: Args) {
+        let parts_start = self.co.parts.len();
+        for s in 0..self.rt.nshards() {
+            let p = self.part(s, id, args.spans(), args.buf());
+            self.co.parts.push(p);
+        }
+        self.count_call(id);
+        self.co.segs.push(Seg::Merge {
+            how,
+            parts: (parts_start, self.co.parts.len()),
+        });
+    }
+
+    /// Sends every shard its batch, waits for all replies, and appends all
+    /// pending replies to the write buffer in request order.
+    pub async fn flush_pending(&mut self, frozen: &Bytes) {
+        if self.co.segs.is_empty() {
+            return;
+        }
+        let n = self.rt.nshards();
+        let mut waits: Vec<(usize, u32)> = Vec::new();
+        for s in 0..n {
+            if self.co.targets[s].items.is_empty() {
+                continue;
+            }
+            let t = &mut self.co.targets[s];
+            let ticket = self.rt.tickets.open();
+            let batch = ForwardBatch {
+                ticket,
+                buf: frozen.clone(),
+                spans: std::mem::take(&mut t.spans),
+                items: std::mem::take(&mut t.items),
+            };
+            if self.rt.send(s, Request::Batch(batch)).await.is_ok() {
+                waits.push((s, ticket));
+            } else {
+                self.rt.tickets.cancel(ticket);
+            }
+        }
+        let mut replies: Vec<Option<BatchReply>> = (0..n).map(|_| None).collect();
+        for (s, ticket) in waits {
+            if let Answer::Batch(r) = self.rt.tickets.wait(ticket).await {
+                replies[s] = Some(r);
+            }
+        }
+        let segs = std::mem::take(&mut self.co.segs);
+        for seg in &segs {
+            match *seg {
+                Seg::Local { start, end } => {
+                    self.wbuf.extend_from_slice(&self.co.local_out[start..end])
+                }
+                Seg::Remote { shard, item } => match &replies[shard] {
+                    Some(r) => self.wbuf.extend_from_slice(r.item(item)),
+                    None => Reply::new(&mut self.wbuf, self.proto).error("ERR shard unavailable"),
+                },
+                Seg::Split {
+                    how,
+                    parts,
+                    order,
+                    nkeys,
+                } => {
+                    let bodies: Vec<Option<&[u8]>> = self.co.parts[parts.0..parts.1]
+                        .iter()
+                        .map(|p| part_bytes(p, &self.co.local_out, &replies))
+                        .collect();
+                    assemble_split(
+                        &mut self.wbuf,
+                        self.proto,
+                        how,
+                        &bodies,
+                        &self.co.key_order[order.0..order.1],
+                        nkeys,
+                    );
+                }
+                Seg::Merge { how, parts } => {
+                    let bodies: Vec<Option<&[u8]>> = self.co.parts[parts.0..parts.1]
+                        .iter()
+                        .map(|p| part_bytes(p, &self.co.local_out, &replies))
+                        .collect();
+                    assemble_merge(&mut self.wbuf, self.proto, how, &bodies);
+                }
+            }
+        }
+        self.co.segs = segs;
+        self.co.segs.clear();
+        self.co.local_out.clear();
+        self.co.parts.clear();
+        self.co.key_order.clear();
+    }
+}
+
+fn part_bytes<'a>(
+    p: &Part,
+    local: &'a [u8],
+    replies: &'a [Option<BatchReply>],
+) -> Option<&'a [u8]> {
+    match *p {
+        Part::Local { start, end } => Some(&local[start..end]),
+        Part::Remote { shard, item } => replies[shard].as_ref().map(|r| r.item(item)),
+    }
+}
+
+fn first_error<'a>(bodies: &[Option<&'a [u8]>]) -> Option<&'a [u8]> {
+    bodies.iter().find_map(|b| match b {
+        Some(b) if b.first() == Some(&b'-') => Some(*b),
+        _ => None,
+    })
+}
+
+/// Combines the per-shard replies of a split command.
+fn assemble_split(
+    out: &mut Vec<u8>,
+    proto: Proto,
+    how: Split,
+    bodies: &[Option<&[u8]>],
+    order: &[(u32, u32)],
+    nkeys: usize,
+) {
+    if bodies.iter().any(|b| b.is_none()) {
+        return Reply::new(out, proto).error("ERR shard unavailable");
+    }
+    if let Some(e) = first_error(bodies) {
+        return out.extend_from_slice(e);
+    }
+    match how {
+        Split::SumInt => {
+            let total: i64 = bodies
+                .iter()
+                .map(|b| parse_int_reply(b.unwrap_or_default()).unwrap_or(0))
+                .sum();
+            Reply::new(out, proto).int(total);
+        }
+        Split::AllOk | Split::Gather => Reply::new(out, proto).ok(),
+        Split::ConcatByKey => {
+            let elems: Vec<Vec<(usize, usize)>> = bodies
+                .iter()
+                .map(|b| split_array(b.unwrap_or_default()).unwrap_or_default())
+                .collect();
+            Reply::new(out, proto).array(nkeys);
+            for &(p, i) in order {
+                let body = bodies[p as usize].unwrap_or_default();
+                match elems[p as usize].get(i as usize) {
+                    Some(&(s, e)) => out.extend_from_slice(&body[s..e]),
+                    None => Reply::new(out, proto).null(),
+                }
+            }
+        }
+    }
+}
+
+/// Combines the replies of a fan-out.
+fn assemble_merge(out: &mut Vec<u8>, proto: Proto, how: Merge, bodies: &[Option<&[u8]>]) {
+    if bodies.iter().any(|b| b.is_none()) {
+        return Reply::new(out, proto).error("ERR shard unavailable");
+    }
+    if let Some(e) = first_error(bodies) {
+        return out.extend_from_slice(e);
+    }
+    match how {
+        Merge::SumInt => {
+            let total: i64 = bodies
+                .iter()
+                .map(|b| parse_int_reply(b.unwrap_or_default()).unwrap_or(0))
+                .sum();
+            Reply::new(out, proto).int(total);
+        }
+        Merge::AllOk => Reply::new(out, proto).ok(),
+        Merge::ConcatArray => {
+            let elems: Vec<Vec<(usize, usize)>> = bodies
+                .iter()
+                .map(|b| split_array(b.unwrap_or_default()).unwrap_or_default())
+                .collect();
+            let total = elems.iter().map(Vec::len).sum();
+            Reply::new(out, proto).array(total);
+            for (b, es) in bodies.iter().zip(&elems) {
+                let b = b.unwrap_or_default();
+                for &(s, e) in es {
+                    out.extend_from_slice(&b[s..e]);
+                }
+            }
+        }
+    }
+}
