@@ -210,6 +210,49 @@ const REDIS_7_0: &[InfoRow] = &[
         (2, 2, 1),
         "keyspace read slow",
     ),
+    // Transactions.
+    (
+        "multi",
+        1,
+        "noscript loading stale fast allow_busy",
+        (0, 0, 0),
+        "fast transaction",
+    ),
+    (
+        "exec",
+        1,
+        "noscript loading stale skip_slowlog",
+        (0, 0, 0),
+        "slow transaction",
+    ),
+    (
+        "discard",
+        1,
+        "noscript loading stale fast allow_busy",
+        (0, 0, 0),
+        "fast transaction",
+    ),
+    (
+        "watch",
+        -2,
+        "noscript loading stale fast allow_busy",
+        (1, -1, 1),
+        "fast transaction",
+    ),
+    (
+        "unwatch",
+        1,
+        "noscript loading stale fast allow_busy",
+        (0, 0, 0),
+        "fast transaction",
+    ),
+    (
+        "swapdb",
+        3,
+        "write fast",
+        (0, 0, 0),
+        "keyspace write fast dangerous",
+    ),
 ];
 
 #[test]
