@@ -12,6 +12,7 @@ mod mesh;
 mod net;
 mod placement;
 mod resp_skip;
+mod rings;
 mod runtime;
 mod txn;
 

@@ -17,17 +17,12 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use futures_lite::Stream;
-use glommio::channels::channel_mesh::{MeshBuilder, Senders};
-use glommio::channels::shared_channel::ConnectedReceiver;
-use glommio::{GlommioError, LocalExecutorBuilder, Placement, ResourceType};
+use glommio::{LocalExecutorBuilder, Placement};
 use slab::Slab;
 use tessera_protocol::Args;
 use tessera_shard::command::ShardState;
@@ -38,6 +33,7 @@ use crate::config::Config;
 use crate::exec::execute;
 use crate::mesh::{Answer, BatchReply, CallFn, ForwardBatch, Request, Response, Tickets};
 use crate::net::NetRing;
+use crate::rings::Mesh;
 use crate::txn::{LockSet, LockTable, TxId, WatchCheck};
 
 /// Control-plane state shared by all shards (never touched per request).
@@ -95,10 +91,8 @@ pub struct ShardRuntime {
     pub tickets: Rc<Tickets>,
     /// This shard's network ring.
     pub net: Rc<NetRing>,
-    req_tx: Senders<Request>,
-    resp_tx: Senders<Response>,
-    req_rx: RefCell<Vec<(usize, ConnectedReceiver<Request>)>>,
-    resp_rx: RefCell<Vec<(usize, ConnectedReceiver<Response>)>>,
+    requests: Arc<Mesh<Request>>,
+    responses: Arc<Mesh<Response>>,
     outbox: RefCell<Vec<Outbox>>,
     /// This shard's connections, for CLIENT LIST/KILL and INFO clients.
     pub clients: RefCell<Slab<Rc<RefCell<ClientMeta>>>>,
@@ -134,33 +128,6 @@ pub struct Parked {
     holding: Option<TxId>,
 }
 
-/// Takes one message off a channel without blocking (a poll with a no-op
-/// waker: the driver looks again every turn, so it needs no wake-up).
-fn try_recv<T: Send>(rx: &mut ConnectedReceiver<T>) -> Option<T> {
-    let mut cx = Context::from_waker(Waker::noop());
-    match Pin::new(rx).poll_next(&mut cx) {
-        Poll::Ready(v) => v,
-        Poll::Pending => None,
-    }
-}
-
-/// What a non-blocking send did with its message.
-enum Sent<T> {
-    Done,
-    /// The ring is full: try again later.
-    Full(T),
-    /// The peer is gone (shutdown): drop it.
-    Gone,
-}
-
-fn sent<T>(r: Result<(), GlommioError<T>>) -> Sent<T> {
-    match r {
-        Ok(()) => Sent::Done,
-        Err(GlommioError::WouldBlock(ResourceType::Channel(m))) => Sent::Full(m),
-        Err(_) => Sent::Gone,
-    }
-}
-
 impl ShardRuntime {
     pub fn nshards(&self) -> usize {
         self.shared.nshards()
@@ -173,10 +140,8 @@ impl ShardRuntime {
         let mut ob = self.outbox.borrow_mut();
         let q = &mut ob[shard].requests;
         if q.is_empty() {
-            match sent(self.req_tx.try_send_to(shard, req)) {
-                Sent::Done => {}
-                Sent::Full(req) => q.push_back(req),
-                Sent::Gone => return Err(()),
+            if let Err(req) = self.requests.try_send(self.id, shard, req) {
+                q.push_back(req);
             }
         } else {
             q.push_back(req);
@@ -190,7 +155,7 @@ impl ShardRuntime {
         let mut ob = self.outbox.borrow_mut();
         let q = &mut ob[shard].responses;
         if q.is_empty() {
-            if let Sent::Full(resp) = sent(self.resp_tx.try_send_to(shard, resp)) {
+            if let Err(resp) = self.responses.try_send(self.id, shard, resp) {
                 q.push_back(resp);
             }
         } else {
@@ -207,23 +172,21 @@ impl ShardRuntime {
         for (peer, o) in ob.iter_mut().enumerate() {
             let before = n;
             while let Some(m) = o.responses.pop_front() {
-                match sent(self.resp_tx.try_send_to(peer, m)) {
-                    Sent::Done => n += 1,
-                    Sent::Full(m) => {
+                match self.responses.try_send(self.id, peer, m) {
+                    Ok(()) => n += 1,
+                    Err(m) => {
                         o.responses.push_front(m);
                         break;
                     }
-                    Sent::Gone => {}
                 }
             }
             while let Some(m) = o.requests.pop_front() {
-                match sent(self.req_tx.try_send_to(peer, m)) {
-                    Sent::Done => n += 1,
-                    Sent::Full(m) => {
+                match self.requests.try_send(self.id, peer, m) {
+                    Ok(()) => n += 1,
+                    Err(m) => {
                         o.requests.push_front(m);
                         break;
                     }
-                    Sent::Gone => {}
                 }
             }
             if n > before {
@@ -306,7 +269,7 @@ impl ShardRuntime {
         let mut ob = self.outbox.borrow_mut();
         let q = &mut ob[shard].requests;
         if q.is_empty() {
-            if let Sent::Full(req) = sent(self.req_tx.try_send_to(shard, req)) {
+            if let Err(req) = self.requests.try_send(self.id, shard, req) {
                 q.push_back(req);
             }
         } else {
@@ -511,8 +474,9 @@ impl ShardRuntime {
     /// Takes everything waiting on the meshes. Returns messages handled.
     fn poll_mesh(&self) -> usize {
         let mut n = 0;
-        for (_, rx) in self.resp_rx.borrow_mut().iter_mut() {
-            while let Some(resp) = try_recv(rx) {
+        let peers = (0..self.nshards()).filter(|&p| p != self.id);
+        for peer in peers.clone() {
+            while let Some(resp) = self.responses.try_recv(peer, self.id) {
                 n += 1;
                 match resp {
                     Response::Batch { ticket, reply } => {
@@ -524,16 +488,16 @@ impl ShardRuntime {
                 }
             }
         }
-        let mut rxs = self.req_rx.borrow_mut();
-        for (peer, rx) in rxs.iter_mut() {
+        for peer in peers {
             // A bounded number per turn, so connections are served too.
             for _ in 0..64 {
-                let Some(req) = try_recv(rx) else { break };
+                let Some(req) = self.requests.try_recv(peer, self.id) else {
+                    break;
+                };
                 n += 1;
-                self.serve_request(*peer, req);
+                self.serve_request(peer, req);
             }
         }
-        drop(rxs);
         // Batches whose locks were granted since (by a release above or by
         // a local transaction) go on where they stopped.
         loop {
@@ -767,15 +731,15 @@ pub fn start(
     ready: std::sync::mpsc::Sender<Result<(usize, SocketAddr), String>>,
 ) -> Result<Vec<glommio::ExecutorJoinHandle<()>>, String> {
     let n = shared.nshards();
-    let req_mesh: MeshBuilder<Request, _> = MeshBuilder::full(n, 1024);
-    let resp_mesh: MeshBuilder<Response, _> = MeshBuilder::full(n, 1024);
+    let requests: Arc<Mesh<Request>> = Arc::new(Mesh::new(n, 1024));
+    let responses: Arc<Mesh<Response>> = Arc::new(Mesh::new(n, 1024));
     let ranges = slot_ranges(n);
     let mut handles = Vec::with_capacity(n);
     for (id, range) in ranges.iter().enumerate() {
         let cpu = shared.shard_cpus[id];
         let shared = shared.clone();
-        let req_mesh = req_mesh.clone();
-        let resp_mesh = resp_mesh.clone();
+        let requests = requests.clone();
+        let responses = responses.clone();
         let owned: Vec<u16> = range.clone().map(|s| s as u16).collect();
         let addrs = addrs.clone();
         let ready = ready.clone();
@@ -787,27 +751,6 @@ pub fn start(
         let h = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("shard-{id}"))
             .spawn(move || async move {
-                let (req_tx, mut req_rx) = match req_mesh.join().await {
-                    Ok(x) => x,
-                    Err(_) => {
-                        let _ =
-                            ready.send(Err(format!("shard {id} could not join the request mesh")));
-                        return;
-                    }
-                };
-                let (resp_tx, mut resp_rx) = match resp_mesh.join().await {
-                    Ok(x) => x,
-                    Err(_) => {
-                        let _ =
-                            ready.send(Err(format!("shard {id} could not join the response mesh")));
-                        return;
-                    }
-                };
-                // Mesh peer ids follow executor creation order, which is shard order.
-                if req_tx.peer_id() != id || resp_tx.peer_id() != id {
-                    let _ = ready.send(Err(format!("shard {id} got mesh id {}", req_tx.peer_id())));
-                    return;
-                }
                 let net = match NetRing::new(4096, shared.wakes[id].efd) {
                     Ok(n) => n,
                     Err(e) => {
@@ -840,10 +783,8 @@ pub fn start(
                     state: RefCell::new(ShardState::new(id, shard_config, owned)),
                     tickets: Rc::new(Tickets::default()),
                     net,
-                    req_tx,
-                    resp_tx,
-                    req_rx: RefCell::new(req_rx.streams()),
-                    resp_rx: RefCell::new(resp_rx.streams()),
+                    requests,
+                    responses,
                     outbox: RefCell::new((0..n).map(|_| Outbox::default()).collect()),
                     clients: RefCell::new(Slab::new()),
                     locks: RefCell::new(LockTable::default()),
