@@ -252,13 +252,24 @@ impl Conn {
             .iter()
             .all(|k| shared.owner(key_slot(args.get(k.index))) == owner0);
         // SORT whose BY/GET patterns read keys: those keys are known only
-        // from the sorted key's elements, so every shard is locked whole
-        // first, then they are learnt and gathered with SORT's own keys.
-        let patterns = if split == Split::Gather {
+        // from the sorted key's elements. When the sorted key's shard owns
+        // them all, SORT runs there as usual (atomic on one shard);
+        // otherwise every shard is locked whole, then they are learnt again
+        // and gathered with SORT's own keys.
+        let mut patterns = if split == Split::Gather {
             sort::pattern_reads(spec.name, &args)
         } else {
             None
         };
+        if let Some(reads) = &patterns {
+            if same && !self.co.in_tx {
+                self.flush_pending(frozen).await;
+                let probe = super::gather::sort_pattern_keys(self, reads.clone()).await;
+                if probe.is_some_and(|extra| extra.is_empty()) {
+                    patterns = None;
+                }
+            }
+        }
         if same && patterns.is_none() {
             if owner0 != self.rt.id {
                 self.forward(owner0, id, args.spans(), true);
@@ -306,7 +317,17 @@ impl Conn {
             let extra = super::gather::sort_pattern_keys(self, reads)
                 .await
                 .unwrap_or_default();
-            super::gather::run(self, spec, id, args, keypos, &extra).await;
+            if extra.is_empty() && same {
+                // Inside an EXEC: the sorted key's shard owns them all.
+                if owner0 == self.rt.id {
+                    self.run_here(id, args);
+                } else {
+                    self.forward(owner0, id, args.spans(), true);
+                    self.flush_pending(frozen).await;
+                }
+            } else {
+                super::gather::run(self, spec, id, args, keypos, &extra).await;
+            }
         } else if split == Split::Gather {
             super::gather::run(self, spec, id, args, keypos, &[]).await;
         } else {

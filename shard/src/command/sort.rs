@@ -342,6 +342,7 @@ pub const MAX_PATTERN_KEYS: usize = 4096;
 
 /// A SORT whose BY/GET patterns dereference keys, as routed (see
 /// `pattern_reads`): its arguments, to be read on the sorted key's shard.
+#[derive(Clone)]
 pub struct PatternReads {
     args: OwnedArgs,
     readonly: bool,
