@@ -59,14 +59,16 @@ pub enum Request {
         ticket: u32,
         f: CallFn,
     },
-    /// Transaction `tx` asks for its locks on this shard; the answer (an
-    /// empty Call answer) comes when they are granted. `watch` is checked
-    /// then, with the keys locked.
+    /// Transaction `tx` asks for its locks on this shard; the answer (a
+    /// Call answer holding `true`) comes when they are granted. `watch` is
+    /// checked then, with the keys locked. With `try_only`, a request that
+    /// cannot be granted at once is answered `false` instead of queued.
     Lock {
         ticket: u32,
         tx: crate::txn::TxId,
         set: crate::txn::LockSet,
         watch: Option<crate::txn::WatchCheck>,
+        try_only: bool,
     },
     /// Transaction `tx` is done here: its locks go, or its queued request.
     Release {

@@ -293,6 +293,18 @@ impl ShardRuntime {
         self.locks.borrow().is_idle()
     }
 
+    /// Takes `set` for `tx` on this shard if nothing is in the way (and
+    /// checks `watch`); false, with nothing queued, otherwise.
+    pub fn try_lock_here(&self, tx: TxId, set: LockSet, watch: Option<&WatchCheck>) -> bool {
+        if !self.locks.borrow_mut().try_acquire(tx, set) {
+            return false;
+        }
+        if let Some(w) = watch {
+            self.check_watch(w);
+        }
+        true
+    }
+
     /// Asks for `set` on this shard for `tx`; Some(watch) when granted at
     /// once, None when queued (the ticket is completed on grant).
     pub fn lock_here(
@@ -345,13 +357,13 @@ impl ShardRuntime {
                     self.check_watch(&w);
                 }
                 if shard == self.id {
-                    self.tickets.complete(ticket, Answer::Call(Box::new(())));
+                    self.tickets.complete(ticket, Answer::Call(Box::new(true)));
                 } else {
                     self.respond(
                         shard,
                         Response::Call {
                             ticket,
-                            value: Box::new(()),
+                            value: Box::new(true),
                         },
                     );
                 }
@@ -453,6 +465,17 @@ impl ShardRuntime {
                 tx,
                 set,
                 watch,
+                try_only: true,
+            } => Response::Call {
+                ticket,
+                value: Box::new(self.try_lock_here(tx, set, watch.as_ref())),
+            },
+            Request::Lock {
+                ticket,
+                tx,
+                set,
+                watch,
+                try_only: false,
             } => {
                 let w = Waiter::Ticket {
                     shard: peer,

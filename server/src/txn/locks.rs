@@ -237,6 +237,17 @@ impl<W> LockTable<W> {
         }
     }
 
+    /// Grants `set` to `tx` if it can be at once; else leaves nothing
+    /// behind (the optimistic first try of a multi-shard transaction).
+    pub fn try_acquire(&mut self, tx: TxId, set: LockSet) -> bool {
+        if self.grantable(&set) {
+            self.hold(tx, set);
+            true
+        } else {
+            false
+        }
+    }
+
     /// Grants `set` to `tx` at once if it can be, giving `waiter` back;
     /// else queues it with `waiter`, handed back by a later `release`.
     pub fn acquire(&mut self, tx: TxId, set: LockSet, waiter: W) -> Option<W> {

@@ -27,6 +27,7 @@ use crate::mesh::{Answer, Request};
 use crate::runtime::ShardRuntime;
 
 /// The watched keys of one shard that an EXEC checks once it holds them.
+#[derive(Clone)]
 pub struct WatchCheck {
     pub who: Watcher,
     pub keys: Vec<(usize, Vec<u8>)>,
@@ -81,11 +82,18 @@ pub fn plan_key(rt: &ShardRuntime, plan: &mut Plan, db: usize, key: &[u8], mode:
     plan.entry(owner).or_default().add(db, key, mode);
 }
 
-/// Takes every lock of `plan`, shard after shard in ascending order: each
-/// shard grants all of its part in one step or queues it whole, so a
-/// transaction waits holding only locks of lower shards, and no cycle of
-/// waits can form. `watch` (per shard) is checked by each shard as it
-/// grants. Err: a shard did not answer (shutdown).
+/// Takes every lock of `plan`.
+///
+/// First, when the plan spans several shards, optimistically: every shard
+/// is asked at once and grants now or refuses, leaving nothing queued, so
+/// a transaction that meets no conflict pays one round trip in all. If any
+/// shard refused, what was granted is given back and the locks are taken
+/// in order, shard after shard in ascending id: each shard grants all of
+/// its part in one step or queues it whole, so a transaction waits holding
+/// only locks of lower shards, and no cycle of waits can form (a refused
+/// try never waits, so it is in no cycle either). `watch` (per shard) is
+/// checked by each shard as it grants. Err: a shard did not answer
+/// (shutdown).
 pub async fn acquire(
     rt: &Rc<ShardRuntime>,
     plan: Plan,
@@ -97,6 +105,9 @@ pub async fn acquire(
         tx,
         shards: Vec::with_capacity(plan.len()),
     };
+    if plan.len() > 1 && try_all(rt, &plan, &watch, &mut guard).await? {
+        return Ok(guard);
+    }
     for (shard, set) in plan {
         let check = watch.remove(&shard);
         let ticket = rt.tickets.open();
@@ -117,6 +128,7 @@ pub async fn acquire(
                     tx,
                     set,
                     watch: check,
+                    try_only: false,
                 },
             );
         }
@@ -126,4 +138,52 @@ pub async fn acquire(
         }
     }
     Ok(guard)
+}
+
+/// The optimistic first try: true when every shard granted. Otherwise
+/// the shards that granted are released (the ordered path follows, with
+/// the same id: its requests arrive after the releases on each ring).
+async fn try_all(
+    rt: &Rc<ShardRuntime>,
+    plan: &Plan,
+    watch: &BTreeMap<usize, WatchCheck>,
+    guard: &mut TxGuard,
+) -> Result<bool, ()> {
+    let tx = guard.tx;
+    let mut all = true;
+    let mut waits = Vec::with_capacity(plan.len());
+    for (&shard, set) in plan {
+        // Every shard asked is in the guard, granted or not: releasing one
+        // that refused is harmless, and one answered late is still freed.
+        guard.shards.push(shard);
+        if shard == rt.id {
+            all &= rt.try_lock_here(tx, set.clone(), watch.get(&shard));
+            continue;
+        }
+        let ticket = rt.tickets.open();
+        rt.send_now(
+            shard,
+            Request::Lock {
+                ticket,
+                tx,
+                set: set.clone(),
+                watch: watch.get(&shard).cloned(),
+                try_only: true,
+            },
+        );
+        waits.push(ticket);
+    }
+    for ticket in waits {
+        match rt.tickets.wait(ticket).await {
+            Answer::Call(v) => all &= v.downcast::<bool>().is_ok_and(|granted| *granted),
+            // The guard releases what was granted.
+            _ => return Err(()),
+        }
+    }
+    if !all {
+        for s in guard.shards.drain(..) {
+            rt.release_on(s, tx);
+        }
+    }
+    Ok(all)
 }

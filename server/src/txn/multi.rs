@@ -35,6 +35,13 @@ impl Queue {
         Args::new(buf, &self.spans[first as usize..(first + argc) as usize])
     }
 
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.spans.clear();
+        self.cmds.clear();
+        self.aborted = false;
+    }
+
     /// Bytes held by the queue (for the client's memory).
     pub fn size(&self) -> usize {
         self.buf.len() + self.spans.len() * std::mem::size_of::<ArgSpan>()
@@ -101,7 +108,7 @@ pub fn multi(conn: &mut Conn) {
     if conn.co.multi.is_some() {
         return conn.local_error("ERR MULTI calls can not be nested");
     }
-    conn.co.multi = Some(Queue::default());
+    conn.co.multi = Some(conn.co.spare_queue.take().unwrap_or_default());
     Reply::new(&mut conn.wbuf, conn.proto).ok();
 }
 
@@ -114,28 +121,24 @@ pub fn discard(conn: &mut Conn) {
     Reply::new(&mut conn.wbuf, conn.proto).ok();
 }
 
-/// What EXEC must lock, and whether it can run inline without any.
-struct Needs {
-    plan: Plan,
-    /// Every key lives here and no command waits on anything.
-    inline: bool,
+/// What one queued command needs, as `visit` reports it.
+enum Need<'a> {
+    /// A key, on its owner shard, in the database selected at that point.
+    Key(usize, usize, &'a [u8], Mode),
+    /// Every shard whole: fan-outs, SORT with patterns, COPY ... DB.
+    AllShards(Mode),
+    /// The command may wait (a connection command: INFO, CLIENT...).
+    Awaits,
 }
 
-/// The locks of every queued command: its keys on their owners (in the
-/// database selected at that point of the transaction), whole shards for
-/// commands that read or write keys not among their arguments (fan-outs,
-/// SORT with patterns, COPY ... DB), and the watched keys (shared).
-fn needs(conn: &Conn, q: &Queue, buf: &[u8]) -> Needs {
+/// Reports what each queued command, then each watched key, needs: keys
+/// on their owners (in the database selected at that point of the
+/// transaction), whole shards for commands that read or write keys not
+/// among their arguments, and the watched keys (shared).
+fn visit<'a>(conn: &'a Conn, q: &'a Queue, buf: &'a [u8], mut f: impl FnMut(Need<'a>)) {
     let rt = &conn.rt;
-    let mut plan = Plan::new();
-    let mut inline = true;
     let mut db = conn.db;
     let mut keypos: Vec<KeyPos> = Vec::new();
-    let whole_all = |plan: &mut Plan, mode: Mode| {
-        for s in 0..rt.nshards() {
-            plan.entry(s).or_default().add_whole(mode);
-        }
-    };
     for i in 0..q.cmds.len() {
         let args = q.args(buf, i);
         let spec = table::by_id(q.cmds[i].2);
@@ -144,26 +147,19 @@ fn needs(conn: &Conn, q: &Queue, buf: &[u8]) -> Needs {
                 let wide = spec.name == "copy"
                     || (split == Split::Gather && sort::pattern_reads(spec.name, &args).is_some());
                 if wide {
-                    whole_all(&mut plan, Mode::of(spec.has(flags::WRITE)));
-                    inline = false;
+                    f(Need::AllShards(Mode::of(spec.has(flags::WRITE))));
                 } else if spec.key_positions(&args, &mut keypos).is_ok() {
                     for k in &keypos {
                         let key = args.get(k.index);
                         let owner = rt.shared.owner(key_slot(key));
-                        inline &= owner == rt.id;
-                        plan.entry(owner)
-                            .or_default()
-                            .add(db, key, Mode::of(k.write));
+                        f(Need::Key(owner, db, key, Mode::of(k.write)));
                     }
                 }
             }
-            Route::Fanout(..) => {
-                whole_all(&mut plan, Mode::of(spec.has(flags::WRITE)));
-                inline = false;
-            }
+            Route::Fanout(..) => f(Need::AllShards(Mode::of(spec.has(flags::WRITE)))),
             Route::Local(_) => {}
             Route::Conn => {
-                inline = false;
+                f(Need::Awaits);
                 if spec.name == "select" {
                     let n = parse_i64_strict(args.get(1)).unwrap_or(-1);
                     if n >= 0 && (n as usize) < rt.state.borrow().config.databases {
@@ -175,11 +171,38 @@ fn needs(conn: &Conn, q: &Queue, buf: &[u8]) -> Needs {
     }
     if let Some(w) = &conn.co.watching {
         for (shard, wdb, key) in &w.keys {
-            inline &= *shard == rt.id;
-            plan.entry(*shard).or_default().add(*wdb, key, Mode::Shared);
+            f(Need::Key(*shard, *wdb, key, Mode::Shared));
         }
     }
-    Needs { plan, inline }
+}
+
+/// Whether every key lives on this shard and no command waits: then EXEC
+/// can run inline, with no lock, when no transaction holds or waits for
+/// locks here (it never yields, so nothing runs between its WATCH check
+/// and its commands).
+fn runs_inline(conn: &Conn, q: &Queue, buf: &[u8]) -> bool {
+    let me = conn.rt.id;
+    let mut inline = true;
+    visit(conn, q, buf, |n| {
+        inline &= matches!(n, Need::Key(owner, ..) if owner == me);
+    });
+    inline
+}
+
+/// The locks EXEC takes, per shard.
+fn plan(conn: &Conn, q: &Queue, buf: &[u8]) -> Plan {
+    let mut plan = Plan::new();
+    let nshards = conn.rt.nshards();
+    visit(conn, q, buf, |n| match n {
+        Need::Key(owner, db, key, mode) => plan.entry(owner).or_default().add(db, key, mode),
+        Need::AllShards(mode) => {
+            for s in 0..nshards {
+                plan.entry(s).or_default().add_whole(mode);
+            }
+        }
+        Need::Awaits => {}
+    });
+    plan
 }
 
 /// EXEC
@@ -191,22 +214,12 @@ pub async fn exec(conn: &mut Conn) {
         conn.co.watching = None;
         return conn.local_error(EXECABORT);
     }
-    let Queue {
-        buf, spans, cmds, ..
-    } = q;
-    let buf = Bytes::from(buf);
-    let q = Queue {
-        buf: Vec::new(),
-        spans,
-        cmds,
-        aborted: false,
-    };
+    let mut q = q;
+    let buf = Bytes::from(std::mem::take(&mut q.buf));
     let rt = conn.rt.clone();
-    let needs = needs(conn, &q, &buf);
-    // Held until the commands ran (None: the inline path, which never
-    // yields, so nothing can run between its check and its commands).
+    // Held until the commands ran (None: the inline path).
     let mut guard = None;
-    if needs.inline && rt.locks_idle() {
+    if rt.locks_idle() && runs_inline(conn, &q, &buf) {
         if let Some(w) = &conn.co.watching {
             for (_, check) in w.checks() {
                 rt.check_watch(&check);
@@ -219,7 +232,7 @@ pub async fn exec(conn: &mut Conn) {
             .as_ref()
             .map(|w| w.checks())
             .unwrap_or_default();
-        match super::acquire(&rt, needs.plan, checks).await {
+        match super::acquire(&rt, plan(conn, &q, &buf), checks).await {
             Ok(g) => guard = Some(g),
             Err(()) => {
                 conn.co.watching = None;
@@ -246,4 +259,11 @@ pub async fn exec(conn: &mut Conn) {
     conn.co.in_tx = false;
     drop(guard);
     drop(watching);
+    // The queue's buffers serve the next MULTI of this connection, unless
+    // one big transaction grew them (an idle connection stays small).
+    q.buf = Vec::from(buf);
+    if q.buf.capacity() <= 16 * 1024 {
+        q.clear();
+        conn.co.spare_queue = Some(q);
+    }
 }

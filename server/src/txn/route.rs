@@ -75,6 +75,8 @@ pub struct Coordinator {
     pub multi: Option<super::multi::Queue>,
     /// WATCHed keys, until EXEC, DISCARD, UNWATCH or the connection ends.
     pub watching: Option<super::watch::WatchSet>,
+    /// The last EXEC's queue, emptied, for the next MULTI's commands.
+    pub spare_queue: Option<super::multi::Queue>,
 }
 
 impl Coordinator {
@@ -94,6 +96,7 @@ impl Coordinator {
             in_tx: false,
             multi: None,
             watching: None,
+            spare_queue: None,
         }
     }
 
