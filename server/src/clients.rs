@@ -1,5 +1,7 @@
 //! What the server knows about each connection (CLIENT LIST/INFO/KILL).
 
+use std::collections::VecDeque;
+use std::task::Waker;
 use std::time::Instant;
 
 use tessera_protocol::Proto;
@@ -22,9 +24,35 @@ pub struct ClientMeta {
     pub obuf: usize,
     /// Set by CLIENT KILL; the connection closes at its next turn.
     pub killed: bool,
+    /// The connection's inbox: events that are not replies to its own
+    /// requests, delivered on its shard's thread (`deliver`).
+    pub inbox: VecDeque<Event>,
+    /// Wakes the connection when it waits for its socket.
+    pub waker: Option<Waker>,
+}
+
+/// What can reach a connection besides its own replies. CLIENT KILL and
+/// the idle timeout use it now; pub/sub messages and unblocking are meant
+/// to come the same way.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Close the connection (CLIENT KILL, `timeout`).
+    Kill,
 }
 
 impl ClientMeta {
+    /// Puts an event in the inbox and wakes the connection. Must run on
+    /// the connection's own shard (send it there with a call otherwise).
+    pub fn deliver(&mut self, ev: Event) {
+        if ev == Event::Kill {
+            self.killed = true;
+        }
+        self.inbox.push_back(ev);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
     /// One line of CLIENT LIST / CLIENT INFO, with Redis 7's fields.
     pub fn info_line(&self) -> String {
         let now = Instant::now();

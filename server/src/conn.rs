@@ -86,6 +86,8 @@ pub struct Conn {
 enum Event {
     Received(crate::net::Completed),
     Sent(crate::net::Completed),
+    /// Its inbox (`ClientMeta::deliver`) holds something.
+    Inbox,
 }
 
 /// Writes a whole buffer to a socket through the shard's ring (only for
@@ -139,6 +141,8 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         qbuf: 0,
         obuf: 0,
         killed: false,
+        inbox: Default::default(),
+        waker: None,
     }));
     let key = rt.clients.borrow_mut().insert(meta.clone());
     let limits = {
@@ -368,6 +372,7 @@ impl Conn {
                     break;
                 }
                 Event::Sent(done) => self.send_done(done)?,
+                Event::Inbox => self.take_inbox()?,
             }
         }
         let mut m = self.meta.borrow_mut();
@@ -375,11 +380,31 @@ impl Conn {
         Ok(())
     }
 
+    /// Handles what the inbox holds (the recv stays in flight).
+    fn take_inbox(&mut self) -> std::io::Result<()> {
+        let events = std::mem::take(&mut self.meta.borrow_mut().inbox);
+        for ev in events {
+            match ev {
+                crate::clients::Event::Kill => {
+                    return Err(std::io::Error::other("killed"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Waits for the recv in flight or, meanwhile, for the send in flight
     /// to complete (both stay in flight when the other completes first).
     async fn next_event(&mut self) -> Event {
-        let (receiving, sending) = (&mut self.receiving, &mut self.sending);
+        let (receiving, sending, meta) = (&mut self.receiving, &mut self.sending, &self.meta);
         std::future::poll_fn(|cx| {
+            {
+                let mut m = meta.borrow_mut();
+                if !m.inbox.is_empty() {
+                    return Poll::Ready(Event::Inbox);
+                }
+                m.waker = Some(cx.waker().clone());
+            }
             if let Some((op, _)) = receiving.as_mut() {
                 if let Poll::Ready(done) = Pin::new(op).poll(cx) {
                     return Poll::Ready(Event::Received(done));

@@ -619,9 +619,7 @@ impl Periodic {
                 for (_, m) in rt.clients.borrow().iter() {
                     let mut m = m.borrow_mut();
                     if m.last_active_ms < cutoff && !m.killed {
-                        m.killed = true;
-                        // SAFETY: shutdown of the client's own socket wakes its recv.
-                        unsafe { libc::shutdown(m.fd, libc::SHUT_RDWR) };
+                        m.deliver(crate::clients::Event::Kill);
                     }
                 }
             }

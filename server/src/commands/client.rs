@@ -246,11 +246,11 @@ async fn kill(conn: &mut Conn, args: Args<'_>) {
                         && f.laddr.as_ref().is_none_or(|a| *a == m.laddr)
                         && f.skip != Some(m.id);
                     if hit {
-                        m.killed = true;
-                        if m.id != f.me {
-                            // Wake the connection out of its read.
-                            // SAFETY: a plain syscall on the client's own fd.
-                            unsafe { libc::shutdown(m.fd, libc::SHUT_RDWR) };
+                        if m.id == f.me {
+                            // This connection: it closes once it replied.
+                            m.killed = true;
+                        } else {
+                            m.deliver(crate::clients::Event::Kill);
                         }
                         n += 1;
                     }
