@@ -424,6 +424,15 @@ impl Config {
             .and_then(|c| parse_memory(c[1]))
             .unwrap_or(0) as usize
     }
+    /// The `normal` class's soft limit and its seconds (0: none).
+    pub fn output_soft_limit(&self) -> (usize, u64) {
+        let v = self.get("client-output-buffer-limit").unwrap_or("");
+        let w: Vec<&str> = v.split_whitespace().collect();
+        w.chunks(4)
+            .find(|c| c.len() == 4 && c[0] == "normal")
+            .and_then(|c| Some((parse_memory(c[2])? as usize, c[3].parse::<u64>().ok()?)))
+            .unwrap_or((0, 0))
+    }
     pub fn timeout_secs(&self) -> u64 {
         self.int("timeout") as u64
     }

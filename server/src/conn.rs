@@ -72,6 +72,9 @@ pub struct Conn {
     /// Limits read from the config, refreshed when `config_gen` moves.
     qlimit: usize,
     out_hard: usize,
+    /// The soft output limit, its seconds, and since when it is exceeded.
+    out_soft: (usize, u64),
+    soft_since: Option<Instant>,
     config_gen: u64,
     /// The last reply buffer's send, still in flight: the next recv is
     /// posted without waiting for it (one wake-up per request, not two).
@@ -177,6 +180,8 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         parsed_end_pos: 0,
         qlimit: 0,
         out_hard: 0,
+        out_soft: (0, 0),
+        soft_since: None,
         config_gen: u64::MAX,
         sending: None,
         spare: Vec::with_capacity(READ_CHUNK),
@@ -251,6 +256,7 @@ impl Conn {
             if let Ok(c) = self.rt.shared.config.lock() {
                 self.qlimit = c.query_buffer_limit();
                 self.out_hard = c.output_hard_limit();
+                self.out_soft = c.output_soft_limit();
                 self.limits.proto_max_bulk_len = c.proto_max_bulk_len();
             }
             self.config_gen = gen;
@@ -298,24 +304,58 @@ impl Conn {
         if self.wbuf.is_empty() {
             return Ok(());
         }
-        self.refresh_limits();
-        let pending = self.wbuf.len() + self.in_flight;
-        if self.out_hard > 0 && pending > self.out_hard {
-            log::info!(
-                "closing client {}: output buffer {} over the hard limit {}",
-                self.meta.borrow().id,
-                pending,
-                self.out_hard
-            );
-            self.close_after_write = true;
-            self.wbuf.clear();
-            return Err(std::io::Error::other("output buffer limit"));
-        }
+        self.check_output_limits()?;
         if self.sending.is_none() {
             let buf = std::mem::replace(&mut self.wbuf, std::mem::take(&mut self.spare));
             self.in_flight = buf.len();
             let op = self.rt.net.send(self.fd, buf, 0);
             self.sending = Some((op, 0));
+        }
+        Ok(())
+    }
+
+    /// Bytes of output this connection holds: waiting to be written, in
+    /// flight, and made here but waiting for earlier replies.
+    fn output_held(&self) -> usize {
+        self.wbuf.len() + self.in_flight + self.co.pending_len()
+    }
+
+    /// What replies forwarded now may add before the connection is over
+    /// its hard output limit (0: no limit). The shards that run them stop
+    /// once past it (`ForwardBatch::budget`), so replies gathered from
+    /// other shards count as they are made, not once assembled.
+    pub(crate) fn output_budget(&mut self) -> usize {
+        self.refresh_limits();
+        if self.out_hard == 0 {
+            return 0;
+        }
+        self.out_hard.saturating_sub(self.output_held()).max(1)
+    }
+
+    /// Closes the client (Err) when its output is over the hard limit, or
+    /// over the soft one for longer than its seconds, as Redis does.
+    fn check_output_limits(&mut self) -> std::io::Result<()> {
+        self.refresh_limits();
+        let held = self.output_held();
+        let over = if self.out_hard > 0 && held > self.out_hard {
+            Some("hard")
+        } else if self.out_soft.0 > 0 && held > self.out_soft.0 {
+            let since = *self.soft_since.get_or_insert_with(Instant::now);
+            (since.elapsed().as_secs() >= self.out_soft.1).then_some("soft")
+        } else {
+            self.soft_since = None;
+            None
+        };
+        let over = over.or(self.co.over_limit.then_some("hard"));
+        if let Some(which) = over {
+            log::info!(
+                "closing client {}: output buffer {} over the {which} limit",
+                self.meta.borrow().id,
+                held,
+            );
+            self.close_after_write = true;
+            self.wbuf.clear();
+            return Err(std::io::Error::other("output buffer limit"));
         }
         Ok(())
     }
@@ -475,12 +515,16 @@ impl Conn {
             if self.close_after_write {
                 break;
             }
-            if self.wbuf.len() + self.co.pending_len() > OUT_FLUSH {
+            let held = self.output_held();
+            if held > OUT_FLUSH || (self.out_hard > 0 && held > self.out_hard) {
                 self.flush_pending(frozen).await;
                 self.write_out()?;
             }
         }
         self.flush_pending(frozen).await;
+        // A shard stopped at this client's output budget: it is over its
+        // limit, and closes before anything more is written.
+        self.check_output_limits()?;
         self.spans = spans;
         self.cmds = cmds;
         self.cmds.clear();

@@ -48,6 +48,10 @@ pub struct ForwardBatch {
     pub buf: Bytes,
     pub spans: Vec<ArgSpan>,
     pub items: Vec<Item>,
+    /// The coordinating client's room left under its output limit (0: no
+    /// limit): the shard stops once its replies pass it, and the client
+    /// is closed.
+    pub budget: usize,
 }
 
 /// Work run on a shard with no answer (unwatching, releasing).
@@ -84,9 +88,11 @@ pub struct BatchReply {
 }
 
 impl BatchReply {
-    pub fn item(&self, i: usize) -> &[u8] {
+    /// Item i's reply; None past where the shard stopped at the budget.
+    pub fn item(&self, i: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(i)? as usize;
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.out[start..self.ends[i] as usize]
+        Some(&self.out[start..end])
     }
 }
 

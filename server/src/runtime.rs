@@ -427,6 +427,10 @@ impl ShardRuntime {
             if let Some(tx) = p.holding.take() {
                 self.release_here(tx);
             }
+            if p.batch.budget > 0 && p.out.len() > p.batch.budget {
+                // The client is over its output limit: no more replies.
+                break;
+            }
         }
         let ticket = p.batch.ticket;
         self.respond(

@@ -77,6 +77,8 @@ pub struct Coordinator {
     pub watching: Option<super::watch::WatchSet>,
     /// The last EXEC's queue, emptied, for the next MULTI's commands.
     pub spare_queue: Option<super::multi::Queue>,
+    /// A shard stopped at the client's output budget: it must be closed.
+    pub over_limit: bool,
 }
 
 impl Coordinator {
@@ -97,6 +99,7 @@ impl Coordinator {
             multi: None,
             watching: None,
             spare_queue: None,
+            over_limit: false,
         }
     }
 
@@ -496,7 +499,9 @@ impl Conn {
             return;
         }
         let n = self.rt.nshards();
-        let mut waits: Vec<(usize, u32)> = Vec::new();
+        let budget = self.output_budget();
+        // (shard, ticket, items sent)
+        let mut waits: Vec<(usize, u32, usize)> = Vec::new();
         for s in 0..n {
             if self.co.targets[s].items.is_empty() {
                 continue;
@@ -508,27 +513,38 @@ impl Conn {
                 buf: frozen.clone(),
                 spans: std::mem::take(&mut t.spans),
                 items: std::mem::take(&mut t.items),
+                budget,
             };
+            let sent = batch.items.len();
             if self.rt.send(s, Request::Batch(batch)).await.is_ok() {
-                waits.push((s, ticket));
+                waits.push((s, ticket, sent));
             } else {
                 self.rt.tickets.cancel(ticket);
             }
         }
         let mut replies: Vec<Option<BatchReply>> = (0..n).map(|_| None).collect();
-        for (s, ticket) in waits {
+        for (s, ticket, sent) in waits {
             if let Answer::Batch(r) = self.rt.tickets.wait(ticket).await {
+                // Fewer replies than items: that shard stopped at the
+                // client's output budget. The client is closed unanswered.
+                self.co.over_limit |= r.ends.len() < sent;
                 replies[s] = Some(r);
             }
         }
         let segs = std::mem::take(&mut self.co.segs);
-        for seg in &segs {
+        for seg in segs
+            .iter()
+            .take(if self.co.over_limit { 0 } else { segs.len() })
+        {
             match *seg {
                 Seg::Local { start, end } => {
                     self.wbuf.extend_from_slice(&self.co.local_out[start..end])
                 }
-                Seg::Remote { shard, item } => match &replies[shard] {
-                    Some(r) => self.wbuf.extend_from_slice(r.item(item)),
+                Seg::Remote { shard, item } => match replies[shard]
+                    .as_ref()
+                    .and_then(|r| r.item(item))
+                {
+                    Some(r) => self.wbuf.extend_from_slice(r),
                     None => Reply::new(&mut self.wbuf, self.proto).error("ERR shard unavailable"),
                 },
                 Seg::Split {
@@ -574,7 +590,7 @@ fn part_bytes<'a>(
 ) -> Option<&'a [u8]> {
     match *p {
         Part::Local { start, end } => Some(&local[start..end]),
-        Part::Remote { shard, item } => replies[shard].as_ref().map(|r| r.item(item)),
+        Part::Remote { shard, item } => replies[shard].as_ref().and_then(|r| r.item(item)),
     }
 }
 
