@@ -423,12 +423,8 @@ impl Conn {
     /// Handles what the inbox holds (the recv stays in flight).
     fn take_inbox(&mut self) -> std::io::Result<()> {
         let events = std::mem::take(&mut self.meta.borrow_mut().inbox);
-        for ev in events {
-            match ev {
-                crate::clients::Event::Kill => {
-                    return Err(std::io::Error::other("killed"));
-                }
-            }
+        if events.contains(&crate::clients::Event::Kill) {
+            return Err(std::io::Error::other("killed"));
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! Messages between shards, and the tickets a connection waits on.
 //!
-//! Two glommio channel meshes (lock-free SPSC rings between every pair of
+//! Two meshes of lock-free rings (rings.rs: one ring between every pair of
 //! shards) carry them: one for requests, one for responses. Keeping
 //! responses on their own rings means a shard that is blocked sending a
 //! request can never stop another shard from delivering the response it is

@@ -13,7 +13,7 @@ use crossbeam_queue::ArrayQueue;
 
 pub struct Mesh<T> {
     n: usize,
-    /// `rings[from * n + to]`; the diagonal is unused.
+    /// `rings[from * n + to]`; the diagonal is unused (one slot).
     rings: Vec<ArrayQueue<T>>,
 }
 
@@ -21,7 +21,9 @@ impl<T> Mesh<T> {
     pub fn new(n: usize, capacity: usize) -> Mesh<T> {
         Mesh {
             n,
-            rings: (0..n * n).map(|_| ArrayQueue::new(capacity)).collect(),
+            rings: (0..n * n)
+                .map(|i| ArrayQueue::new(if i / n == i % n { 1 } else { capacity }))
+                .collect(),
         }
     }
 

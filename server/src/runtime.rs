@@ -4,7 +4,7 @@
 //! glommio runs the shard's tasks (connections, control-path calls). The
 //! driver task is the shard's only blocking point: each turn it hands the
 //! network ring its submissions and reaps completions (net.rs), takes
-//! messages off the channel meshes without blocking, runs forwarded work,
+//! messages off the rings between shards without blocking, runs forwarded work,
 //! flushes what could not be sent yet, and runs the periodic work (active
 //! expiry, lazy free, idle clients) when due. With nothing to do it parks
 //! in the network ring, woken by a packet, a peer's eventfd, or its next
@@ -395,8 +395,9 @@ impl ShardRuntime {
             let spans = &p.batch.spans[it.first as usize..(it.first + it.argc) as usize];
             let args = Args::new(&p.batch.buf, spans);
             if p.holding.is_none() && !it.locked && !self.locks_idle() {
+                let spec = tessera_shard::command::table::by_id(it.cmd);
                 if let Some(set) =
-                    crate::txn::item_locks(it.cmd, &args, it.db as usize, &mut keypos)
+                    crate::txn::command_locks(spec, &args, it.db as usize, &mut keypos)
                 {
                     let mut locks = self.locks.borrow_mut();
                     if !locks.grantable(&set) {
@@ -749,6 +750,10 @@ pub fn probe_port_free(addr: &SocketAddr) -> std::io::Result<()> {
     }
 }
 
+/// Messages each ring between two shards holds (a message is a whole
+/// batch); more wait in the sender's outbox.
+const RING_SLOTS: usize = 256;
+
 /// Starts every shard's executor and returns their join handles.
 pub fn start(
     shared: Arc<Shared>,
@@ -756,8 +761,8 @@ pub fn start(
     ready: std::sync::mpsc::Sender<Result<(usize, SocketAddr), String>>,
 ) -> Result<Vec<glommio::ExecutorJoinHandle<()>>, String> {
     let n = shared.nshards();
-    let requests: Arc<Mesh<Request>> = Arc::new(Mesh::new(n, 1024));
-    let responses: Arc<Mesh<Response>> = Arc::new(Mesh::new(n, 1024));
+    let requests: Arc<Mesh<Request>> = Arc::new(Mesh::new(n, RING_SLOTS));
+    let responses: Arc<Mesh<Response>> = Arc::new(Mesh::new(n, RING_SLOTS));
     let ranges = slot_ranges(n);
     let mut handles = Vec::with_capacity(n);
     for (id, range) in ranges.iter().enumerate() {

@@ -1,7 +1,6 @@
 //! CLIENT subcommands.
 
 use tessera_protocol::{Args, Reply};
-use tessera_shard::command::CommandSpec;
 use tessera_shard::util::{eq_ic, parse_i64_strict};
 
 use crate::conn::Conn;
@@ -52,67 +51,77 @@ const HELP: &[&str] = &[
     "    Print this help.",
 ];
 
-pub async fn run(conn: &mut Conn, spec: &'static CommandSpec, args: Args<'_>) {
+/// CLIENT ID
+pub fn id(conn: &mut Conn, _args: Args<'_>) {
     let proto = conn.proto;
-    match spec.name {
-        "client|id" => {
-            let id = conn.meta.borrow().id;
-            Reply::new(&mut conn.wbuf, proto).int(id as i64)
-        }
-        "client|getname" => {
-            let name = conn.meta.borrow().name.clone();
-            let mut r = Reply::new(&mut conn.wbuf, proto);
-            if name.is_empty() {
-                r.null()
-            } else {
-                r.bulk(name.as_bytes())
-            }
-        }
-        "client|setname" => {
-            let name = args.get(2);
-            if let Err(e) = valid_name(name) {
-                return Reply::new(&mut conn.wbuf, proto).error(e);
-            }
-            conn.meta.borrow_mut().name = String::from_utf8_lossy(name).into_owned();
-            Reply::new(&mut conn.wbuf, proto).ok()
-        }
-        "client|setinfo" => {
-            let (attr, val) = (args.get(2), args.get(3));
-            if val.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
-                let a = String::from_utf8_lossy(attr).to_ascii_lowercase();
-                return Reply::new(&mut conn.wbuf, proto).error(&format!(
-                    "ERR {a} cannot contain spaces, newlines or special characters."
-                ));
-            }
-            let v = String::from_utf8_lossy(val).into_owned();
-            if eq_ic(attr, b"LIB-NAME") {
-                conn.meta.borrow_mut().lib_name = v;
-            } else if eq_ic(attr, b"LIB-VER") {
-                conn.meta.borrow_mut().lib_ver = v;
-            } else {
-                let a = String::from_utf8_lossy(attr).into_owned();
-                return Reply::new(&mut conn.wbuf, proto)
-                    .error(&format!("ERR Unrecognized option '{a}'"));
-            }
-            Reply::new(&mut conn.wbuf, proto).ok()
-        }
-        "client|info" => {
-            let line = conn.meta.borrow().info_line() + "\n";
-            Reply::new(&mut conn.wbuf, proto).verbatim("txt", line.as_bytes())
-        }
-        "client|list" => list(conn, args).await,
-        "client|kill" => kill(conn, args).await,
-        _ => {
-            let mut r = Reply::new(&mut conn.wbuf, proto);
-            r.array(HELP.len());
-            for l in HELP {
-                r.simple(l);
-            }
-        }
+    let id = conn.meta.borrow().id;
+    Reply::new(&mut conn.wbuf, proto).int(id as i64)
+}
+
+/// CLIENT GETNAME
+pub fn getname(conn: &mut Conn, _args: Args<'_>) {
+    let proto = conn.proto;
+    let name = conn.meta.borrow().name.clone();
+    let mut r = Reply::new(&mut conn.wbuf, proto);
+    if name.is_empty() {
+        r.null()
+    } else {
+        r.bulk(name.as_bytes())
     }
 }
 
-async fn list(conn: &mut Conn, args: Args<'_>) {
+/// CLIENT SETNAME
+pub fn setname(conn: &mut Conn, args: Args<'_>) {
+    let proto = conn.proto;
+    let name = args.get(2);
+    if let Err(e) = valid_name(name) {
+        return Reply::new(&mut conn.wbuf, proto).error(e);
+    }
+    conn.meta.borrow_mut().name = String::from_utf8_lossy(name).into_owned();
+    Reply::new(&mut conn.wbuf, proto).ok()
+}
+
+/// CLIENT SETINFO
+pub fn setinfo(conn: &mut Conn, args: Args<'_>) {
+    let proto = conn.proto;
+    let (attr, val) = (args.get(2), args.get(3));
+    if val.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+        let a = String::from_utf8_lossy(attr).to_ascii_lowercase();
+        return Reply::new(&mut conn.wbuf, proto).error(&format!(
+            "ERR {a} cannot contain spaces, newlines or special characters."
+        ));
+    }
+    let v = String::from_utf8_lossy(val).into_owned();
+    if eq_ic(attr, b"LIB-NAME") {
+        conn.meta.borrow_mut().lib_name = v;
+    } else if eq_ic(attr, b"LIB-VER") {
+        conn.meta.borrow_mut().lib_ver = v;
+    } else {
+        let a = String::from_utf8_lossy(attr).into_owned();
+        return Reply::new(&mut conn.wbuf, proto).error(&format!("ERR Unrecognized option '{a}'"));
+    }
+    Reply::new(&mut conn.wbuf, proto).ok()
+}
+
+/// CLIENT INFO
+pub fn info(conn: &mut Conn, _args: Args<'_>) {
+    let proto = conn.proto;
+    let line = conn.meta.borrow().info_line() + "\n";
+    Reply::new(&mut conn.wbuf, proto).verbatim("txt", line.as_bytes())
+}
+
+/// CLIENT HELP
+pub fn help(conn: &mut Conn, _args: Args<'_>) {
+    let proto = conn.proto;
+    let mut r = Reply::new(&mut conn.wbuf, proto);
+    r.array(HELP.len());
+    for l in HELP {
+        r.simple(l);
+    }
+}
+
+/// CLIENT LIST
+pub async fn list(conn: &mut Conn, args: Args<'_>) {
     let proto = conn.proto;
     let mut ids: Option<Vec<u64>> = None;
     let mut i = 2;
@@ -183,7 +192,8 @@ struct KillFilter {
     me: u64,
 }
 
-async fn kill(conn: &mut Conn, args: Args<'_>) {
+/// CLIENT KILL
+pub async fn kill(conn: &mut Conn, args: Args<'_>) {
     let proto = conn.proto;
     let me = conn.meta.borrow().id;
     let old_style = args.len() == 3;

@@ -147,113 +147,130 @@ const COMMAND_HELP: &[&str] = &[
     "    Print this help.",
 ];
 
-pub fn command(conn: &mut Conn, spec: &'static CommandSpec, args: Args) {
+/// COMMAND
+pub fn command_all(conn: &mut Conn, _args: Args<'_>) {
     let mut r = Reply::new(&mut conn.wbuf, conn.proto);
-    match spec.name {
-        "command" => {
-            let all: Vec<_> = table::top_level().collect();
-            r.array(all.len());
-            for c in all {
-                command_info(&mut r, c);
+    let all: Vec<_> = table::top_level().collect();
+    r.array(all.len());
+    for c in all {
+        command_info(&mut r, c);
+    }
+}
+
+/// COMMAND COUNT
+pub fn count(conn: &mut Conn, _args: Args<'_>) {
+    let mut r = Reply::new(&mut conn.wbuf, conn.proto);
+    r.int(table::top_level().count() as i64);
+}
+
+/// COMMAND INFO
+pub fn info_cmd(conn: &mut Conn, args: Args<'_>) {
+    let mut r = Reply::new(&mut conn.wbuf, conn.proto);
+    if args.len() == 2 {
+        let all: Vec<_> = table::top_level().collect();
+        r.array(all.len());
+        for c in all {
+            command_info(&mut r, c);
+        }
+    } else {
+        r.array(args.len() - 2);
+        for name in args.iter().skip(2) {
+            match find(name) {
+                Some(c) => command_info(&mut r, c),
+                None => r.null_array(),
             }
         }
-        "command|count" => r.int(table::top_level().count() as i64),
-        "command|info" => {
-            if args.len() == 2 {
-                let all: Vec<_> = table::top_level().collect();
-                r.array(all.len());
-                for c in all {
-                    command_info(&mut r, c);
-                }
-            } else {
-                r.array(args.len() - 2);
-                for name in args.iter().skip(2) {
-                    match find(name) {
-                        Some(c) => command_info(&mut r, c),
-                        None => r.null_array(),
-                    }
-                }
-            }
+    }
+}
+
+/// COMMAND DOCS
+pub fn docs(conn: &mut Conn, args: Args<'_>) {
+    let mut r = Reply::new(&mut conn.wbuf, conn.proto);
+    if args.len() == 2 {
+        let all: Vec<_> = table::top_level().collect();
+        r.map(all.len());
+        for c in all {
+            command_docs(&mut r, c);
         }
-        "command|docs" => {
-            if args.len() == 2 {
-                let all: Vec<_> = table::top_level().collect();
-                r.map(all.len());
-                for c in all {
-                    command_docs(&mut r, c);
-                }
-            } else {
-                let found: Vec<_> = args.iter().skip(2).filter_map(find).collect();
-                r.map(found.len());
-                for c in found {
-                    command_docs(&mut r, c);
-                }
-            }
+    } else {
+        let found: Vec<_> = args.iter().skip(2).filter_map(find).collect();
+        r.map(found.len());
+        for c in found {
+            command_docs(&mut r, c);
         }
-        "command|list" => {
-            let mut names: Vec<&str> = Vec::new();
-            if args.len() == 2 {
-                names = table::top_level().map(|c| c.name).collect();
-            } else if args.len() == 5 && eq_ic(args.get(2), b"FILTERBY") {
-                let (how, what) = (args.get(3), args.get(4));
-                if eq_ic(how, b"PATTERN") {
-                    names = table::all()
-                        .iter()
-                        .filter(|c| tessera_shard::glob::glob_match(what, c.name.as_bytes(), true))
-                        .map(|c| c.name)
-                        .collect();
-                } else if eq_ic(how, b"ACLCAT") {
-                    let cat = acl::NAMES
-                        .iter()
-                        .find(|(_, n)| eq_ic(n.as_bytes(), what))
-                        .map(|(f, _)| *f);
-                    names = table::all()
-                        .iter()
-                        .filter(|c| cat.is_some_and(|f| c.acl & f != 0))
-                        .map(|c| c.name)
-                        .collect();
-                } else if !eq_ic(how, b"MODULE") {
-                    return r.error("ERR syntax error");
-                }
-            } else {
-                return r.error("ERR syntax error");
-            }
-            r.array(names.len());
-            for n in names {
-                r.bulk(n.as_bytes());
-            }
+    }
+}
+
+/// COMMAND LIST
+pub fn list(conn: &mut Conn, args: Args<'_>) {
+    let mut r = Reply::new(&mut conn.wbuf, conn.proto);
+    let mut names: Vec<&str> = Vec::new();
+    if args.len() == 2 {
+        names = table::top_level().map(|c| c.name).collect();
+    } else if args.len() == 5 && eq_ic(args.get(2), b"FILTERBY") {
+        let (how, what) = (args.get(3), args.get(4));
+        if eq_ic(how, b"PATTERN") {
+            names = table::all()
+                .iter()
+                .filter(|c| tessera_shard::glob::glob_match(what, c.name.as_bytes(), true))
+                .map(|c| c.name)
+                .collect();
+        } else if eq_ic(how, b"ACLCAT") {
+            let cat = acl::NAMES
+                .iter()
+                .find(|(_, n)| eq_ic(n.as_bytes(), what))
+                .map(|(f, _)| *f);
+            names = table::all()
+                .iter()
+                .filter(|c| cat.is_some_and(|f| c.acl & f != 0))
+                .map(|c| c.name)
+                .collect();
+        } else if !eq_ic(how, b"MODULE") {
+            return r.error("ERR syntax error");
         }
-        "command|getkeys" => {
-            let inner = args.skip(2);
-            let Some(mut c) = lookup(inner.get(0)) else {
-                return r.error("ERR Invalid command specified");
-            };
-            if !c.subcommands.is_empty() && inner.len() >= 2 {
-                if let Some(s) = lookup_sub(c, inner.get(1)) {
-                    c = s;
-                }
-            }
-            if !c.arity_ok(inner.len()) {
-                return r.error("ERR Invalid number of arguments specified for command");
-            }
-            let mut pos = Vec::new();
-            if let Err(e) = c.key_positions(&inner, &mut pos) {
-                return r.error(e);
-            }
-            if pos.is_empty() {
-                return r.error("ERR The command has no key arguments");
-            }
-            r.array(pos.len());
-            for p in pos {
-                r.bulk(inner.get(p.index));
-            }
+    } else {
+        return r.error("ERR syntax error");
+    }
+    r.array(names.len());
+    for n in names {
+        r.bulk(n.as_bytes());
+    }
+}
+
+/// COMMAND GETKEYS
+pub fn getkeys(conn: &mut Conn, args: Args<'_>) {
+    let mut r = Reply::new(&mut conn.wbuf, conn.proto);
+    let inner = args.skip(2);
+    let Some(mut c) = lookup(inner.get(0)) else {
+        return r.error("ERR Invalid command specified");
+    };
+    if !c.subcommands.is_empty() && inner.len() >= 2 {
+        if let Some(s) = lookup_sub(c, inner.get(1)) {
+            c = s;
         }
-        _ => {
-            r.array(COMMAND_HELP.len());
-            for l in COMMAND_HELP {
-                r.simple(l);
-            }
-        }
+    }
+    if !c.arity_ok(inner.len()) {
+        return r.error("ERR Invalid number of arguments specified for command");
+    }
+    let mut pos = Vec::new();
+    if let Err(e) = c.key_positions(&inner, &mut pos) {
+        return r.error(e);
+    }
+    if pos.is_empty() {
+        return r.error("ERR The command has no key arguments");
+    }
+    r.array(pos.len());
+    for p in pos {
+        r.bulk(inner.get(p.index));
+    }
+}
+
+/// COMMAND HELP
+pub fn help(conn: &mut Conn, _args: Args<'_>) {
+    let mut r = Reply::new(&mut conn.wbuf, conn.proto);
+    r.array(COMMAND_HELP.len());
+    for l in COMMAND_HELP {
+        r.simple(l);
     }
 }
 

@@ -8,10 +8,13 @@ mod config;
 mod introspect;
 mod keyspace;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
+use std::sync::LazyLock;
 
 use tessera_protocol::{Args, Proto, Reply};
-use tessera_shard::command::CommandSpec;
+use tessera_shard::command::{table, CommandSpec};
 use tessera_shard::util::{eq_ic, parse_i64_strict};
 
 use crate::conn::Conn;
@@ -20,39 +23,153 @@ use crate::conn::Conn;
 /// clients look for a Redis version (HELLO, INFO).
 pub const REDIS_COMPAT_VERSION: &str = "7.0.15";
 
-pub async fn run(conn: &mut Conn, spec: &'static CommandSpec, _id: u16, args: Args<'_>) {
-    match spec.name {
-        "hello" => hello(conn, args),
-        "auth" => auth(conn, args),
-        "select" => select(conn, args),
-        "quit" => {
-            Reply::new(&mut conn.wbuf, conn.proto).ok();
-            conn.close_after_write = true;
+/// What a connection command's handler returns: its work, which may wait
+/// on other shards.
+pub type Pending<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
+
+/// A connection command's handler.
+pub type ConnFn = for<'a> fn(&'a mut Conn, Args<'a>) -> Pending<'a>;
+
+/// A handler that never waits: its work is done when it returns.
+fn done<'a>() -> Pending<'a> {
+    Box::pin(std::future::ready(()))
+}
+
+/// The handler of every `Route::Conn` command and subcommand of the
+/// command table, by its table name. `BY_ID` indexes them by command id
+/// once; `every_connection_command_has_a_handler` checks both ways.
+static HANDLERS: &[(&str, ConnFn)] = &[
+    ("hello", |c, a| {
+        hello(c, a);
+        done()
+    }),
+    ("auth", |c, a| {
+        auth(c, a);
+        done()
+    }),
+    ("select", |c, a| {
+        select(c, a);
+        done()
+    }),
+    ("quit", |c, _| {
+        Reply::new(&mut c.wbuf, c.proto).ok();
+        c.close_after_write = true;
+        done()
+    }),
+    ("reset", |c, _| {
+        reset(c);
+        done()
+    }),
+    ("shutdown", |c, a| {
+        shutdown(c, a);
+        done()
+    }),
+    ("multi", |c, _| {
+        crate::txn::multi::multi(c);
+        done()
+    }),
+    ("exec", |c, _| Box::pin(crate::txn::multi::exec(c))),
+    ("discard", |c, _| {
+        crate::txn::multi::discard(c);
+        done()
+    }),
+    ("watch", |c, a| Box::pin(crate::txn::watch::watch(c, a))),
+    ("unwatch", |c, _| {
+        crate::txn::watch::unwatch(c);
+        done()
+    }),
+    ("info", |c, a| Box::pin(introspect::info(c, a))),
+    ("command", |c, a| {
+        introspect::command_all(c, a);
+        done()
+    }),
+    ("command|count", |c, a| {
+        introspect::count(c, a);
+        done()
+    }),
+    ("command|info", |c, a| {
+        introspect::info_cmd(c, a);
+        done()
+    }),
+    ("command|docs", |c, a| {
+        introspect::docs(c, a);
+        done()
+    }),
+    ("command|list", |c, a| {
+        introspect::list(c, a);
+        done()
+    }),
+    ("command|getkeys", |c, a| {
+        introspect::getkeys(c, a);
+        done()
+    }),
+    ("command|help", |c, a| {
+        introspect::help(c, a);
+        done()
+    }),
+    ("config|get", |c, a| {
+        config::get(c, a);
+        done()
+    }),
+    ("config|set", |c, a| Box::pin(config::set(c, a))),
+    ("config|resetstat", |c, a| Box::pin(config::resetstat(c, a))),
+    ("config|help", |c, a| {
+        config::help(c, a);
+        done()
+    }),
+    ("client|id", |c, a| {
+        client::id(c, a);
+        done()
+    }),
+    ("client|setname", |c, a| {
+        client::setname(c, a);
+        done()
+    }),
+    ("client|getname", |c, a| {
+        client::getname(c, a);
+        done()
+    }),
+    ("client|setinfo", |c, a| {
+        client::setinfo(c, a);
+        done()
+    }),
+    ("client|info", |c, a| {
+        client::info(c, a);
+        done()
+    }),
+    ("client|help", |c, a| {
+        client::help(c, a);
+        done()
+    }),
+    ("client|list", |c, a| Box::pin(client::list(c, a))),
+    ("client|kill", |c, a| Box::pin(client::kill(c, a))),
+    ("scan", |c, a| Box::pin(keyspace::scan(c, a))),
+    ("randomkey", |c, _| Box::pin(keyspace::randomkey(c))),
+    ("debug", |c, a| Box::pin(keyspace::debug(c, a))),
+];
+
+/// The handlers by command id (None: not a connection command, or a
+/// container, which is never run without its subcommand).
+static BY_ID: LazyLock<Vec<Option<ConnFn>>> = LazyLock::new(|| {
+    let mut by_id: Vec<Option<ConnFn>> = vec![None; table::count()];
+    for &(name, f) in HANDLERS {
+        if let Some(id) = table::all().iter().position(|c| c.name == name) {
+            by_id[id] = Some(f);
         }
-        "reset" => reset(conn),
-        "multi" => crate::txn::multi::multi(conn),
-        // Boxed: EXEC runs commands through the routes that brought it here.
-        "exec" => Box::pin(crate::txn::multi::exec(conn)).await,
-        "discard" => crate::txn::multi::discard(conn),
-        "watch" => crate::txn::watch::watch(conn, args).await,
-        "unwatch" => crate::txn::watch::unwatch(conn),
-        "shutdown" => shutdown(conn, args),
-        "info" => introspect::info(conn, args).await,
-        "command" | "command|count" | "command|info" | "command|docs" | "command|list"
-        | "command|getkeys" | "command|help" => introspect::command(conn, spec, args),
-        "config|get" | "config|set" | "config|resetstat" | "config|help" => {
-            config::run(conn, spec, args).await
-        }
-        "client|id" | "client|setname" | "client|getname" | "client|setinfo" | "client|list"
-        | "client|info" | "client|kill" | "client|help" => client::run(conn, spec, args).await,
-        "scan" => keyspace::scan(conn, args).await,
-        "randomkey" => keyspace::randomkey(conn).await,
-        "debug" => keyspace::debug(conn, args).await,
-        _ => {
+    }
+    by_id
+});
+
+/// Runs a connection command through its handler.
+pub async fn run(conn: &mut Conn, spec: &'static CommandSpec, id: u16, args: Args<'_>) {
+    match BY_ID.get(id as usize).copied().flatten() {
+        Some(handler) => handler(conn, args).await,
+        None => {
+            // A container called without a subcommand (its arity lets the
+            // name alone through), or a table entry without a handler.
             let msg = if spec.subcommands.is_empty() {
                 format!("ERR unknown command '{}'", spec.name)
             } else {
-                // A container called without a subcommand.
                 tessera_shard::command::arity_error(spec.name)
             };
             Reply::new(&mut conn.wbuf, conn.proto).error(&msg);
@@ -217,4 +334,35 @@ fn shutdown(conn: &mut Conn, args: Args) {
     conn.rt.shared.stop.store(true, Ordering::SeqCst);
     // Like Redis: no reply, the connection closes as the server stops.
     conn.close_after_write = true;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_shard::command::Route;
+
+    #[test]
+    fn every_connection_command_has_a_handler() {
+        for (id, c) in table::all().iter().enumerate() {
+            let conn_routed = matches!(c.route, Route::Conn);
+            // A container may run alone too (COMMAND), or only with its
+            // subcommands (CLIENT, CONFIG: arity errors otherwise).
+            if conn_routed && c.subcommands.is_empty() {
+                assert!(BY_ID[id].is_some(), "{}: no handler", c.name);
+            }
+            if !conn_routed {
+                assert!(
+                    BY_ID[id].is_none(),
+                    "{}: a handler for another route",
+                    c.name
+                );
+            }
+        }
+        for (name, _) in HANDLERS {
+            assert!(
+                table::all().iter().any(|c| c.name == *name),
+                "{name} is not in the table"
+            );
+        }
+    }
 }

@@ -18,7 +18,7 @@ use std::rc::Rc;
 
 use tessera_protocol::Args;
 use tessera_shard::changes::Watcher;
-use tessera_shard::command::{table, KeyPos, Route};
+use tessera_shard::command::{flags, CommandSpec, KeyPos, Route};
 use tessera_shard::slot::key_slot;
 
 pub use locks::{LockSet, LockTable, Mode, TxId};
@@ -33,12 +33,21 @@ pub struct WatchCheck {
     pub keys: Vec<(usize, Vec<u8>)>,
 }
 
-/// The locks a single forwarded or local command needs on its shard
-/// (None: it touches no key, so no transaction can be in its way).
-pub fn item_locks(cmd: u16, args: &Args, db: usize, keypos: &mut Vec<KeyPos>) -> Option<LockSet> {
-    let spec = table::by_id(cmd);
+/// The locks one command needs on one shard, for its keys there (None: it
+/// touches no key, so no transaction can be in its way). MOVE and COPY
+/// can write a key of another database: they lock the shard whole. A read
+/// fan-out's part (DBSIZE, KEYS) reads the whole shard, shared: it waits
+/// for the transactions holding keys there, so it never sees one half
+/// done on its shard.
+pub fn command_locks(
+    spec: &CommandSpec,
+    args: &Args,
+    db: usize,
+    keypos: &mut Vec<KeyPos>,
+) -> Option<LockSet> {
     let mut set = LockSet::default();
     match spec.route {
+        Route::Keyed(..) if matches!(spec.name, "move" | "copy") => set.add_whole(Mode::Exclusive),
         Route::Keyed(..) => {
             if spec.key_positions(args, keypos).is_err() || keypos.is_empty() {
                 return None;
@@ -47,10 +56,8 @@ pub fn item_locks(cmd: u16, args: &Args, db: usize, keypos: &mut Vec<KeyPos>) ->
                 set.add(db, args.get(k.index), Mode::of(k.write));
             }
         }
-        // The parts of fan-outs that write (FLUSHALL...) run locked by
-        // their coordinator; read fan-outs (DBSIZE, KEYS) and keyless
-        // commands take no lock.
-        _ => return None,
+        Route::Fanout(..) => set.add_whole(Mode::of(spec.has(flags::WRITE))),
+        Route::Local(_) | Route::Conn => return None,
     }
     Some(set)
 }

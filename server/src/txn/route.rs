@@ -179,7 +179,54 @@ impl Conn {
         if self.co.multi.is_some() && super::multi::queue(self, spec, id, &args) {
             return;
         }
-        self.route(spec, id, args, frozen).await
+        if self.route_now(spec, id, &args) {
+            return;
+        }
+        // Boxed: the slow paths (locks, gathering, connection commands)
+        // hold large futures that the per-request path must not carry.
+        Box::pin(self.route(spec, id, args, frozen)).await
+    }
+
+    /// The per-request path, with no await: a keyless command, or one whose
+    /// keys all live on one shard (run here when no transaction is in the
+    /// way, else forwarded). False: it needs `route`.
+    fn route_now(&mut self, spec: &'static CommandSpec, id: u16, args: &Args) -> bool {
+        let split = match spec.route {
+            Route::Local(_) => {
+                self.run_here(id, *args);
+                return true;
+            }
+            Route::Keyed(_, split) => split,
+            _ => return false,
+        };
+        let mut keypos = std::mem::take(&mut self.co.keypos);
+        let done = match spec.key_positions(args, &mut keypos) {
+            Err(_) => false,
+            Ok(()) if keypos.is_empty() => false,
+            Ok(()) => {
+                let shared = &self.rt.shared;
+                let owner = shared.owner(key_slot(args.get(keypos[0].index)));
+                let same = keypos[1..]
+                    .iter()
+                    .all(|k| shared.owner(key_slot(args.get(k.index))) == owner);
+                if !same
+                    || (split == Split::Gather && sort::pattern_reads(spec.name, args).is_some())
+                {
+                    false
+                } else if owner != self.rt.id {
+                    self.forward(owner, id, args.spans(), true);
+                    true
+                } else if self.co.in_tx || self.rt.locks_idle() {
+                    self.run_here(id, *args);
+                    true
+                } else {
+                    false
+                }
+            }
+        };
+        keypos.clear();
+        self.co.keypos = keypos;
+        done
     }
 
     /// Runs a resolved request where its keys are.
@@ -221,7 +268,16 @@ impl Conn {
                 self.co.in_tx = false;
                 drop(guard);
             }
-            Route::Fanout(_, merge) => self.fanout(id, merge, args),
+            Route::Fanout(_, merge) => {
+                // A read fan-out's part here waits, like a forwarded one,
+                // for the transactions holding keys of this shard.
+                let _guard = if !self.co.in_tx && !self.rt.locks_idle() {
+                    self.wait_for_keys(spec, &args).await
+                } else {
+                    None
+                };
+                self.fanout(id, merge, args)
+            }
             Route::Conn => {
                 self.flush_pending(frozen).await;
                 crate::commands::run(self, spec, id, args).await;
@@ -284,7 +340,7 @@ impl Conn {
             // A transaction holding these keys runs first; it is waited
             // for (no lock is taken when none is held or asked for).
             let _guard = if !self.co.in_tx && !self.rt.locks_idle() {
-                self.wait_for_keys(keypos, &args).await
+                self.wait_for_keys(spec, &args).await
             } else {
                 None
             };
@@ -348,13 +404,11 @@ impl Conn {
     /// shard, then holds them (the guard) while the command runs.
     async fn wait_for_keys(
         &mut self,
-        keypos: &[KeyPos],
+        spec: &'static CommandSpec,
         args: &Args<'_>,
     ) -> Option<super::TxGuard> {
-        let mut set = LockSet::default();
-        for k in keypos {
-            set.add(self.db, args.get(k.index), Mode::of(k.write));
-        }
+        let mut keypos = Vec::new();
+        let set = super::command_locks(spec, args, self.db, &mut keypos)?;
         if self.rt.locks.borrow().grantable(&set) {
             return None;
         }
