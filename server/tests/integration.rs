@@ -169,6 +169,77 @@ fn unknown_commands_and_arity_errors() {
     );
 }
 
+/// Names and arguments that are not valid UTF-8 are echoed raw, as
+/// redis-server 7.0 echoes them (compared byte for byte): cut at a NUL
+/// byte, CR/LF turned to spaces, the name at 128 bytes, the arguments
+/// while they total under 128 bytes.
+#[test]
+fn unknown_command_errors_echo_raw_bytes() {
+    let s = Server::start(2);
+    let mut c = s.raw();
+    let cmd = |a: &[&[u8]]| {
+        let mut out = format!("*{}\r\n", a.len()).into_bytes();
+        for x in a {
+            out.extend_from_slice(format!("${}\r\n", x.len()).as_bytes());
+            out.extend_from_slice(x);
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    };
+    let cases: Vec<(Vec<u8>, Vec<u8>)> = vec![
+        (
+            cmd(&[b"\xff\xfeabc", b"x\xe9y", b"a\x00b", b"c\r\nd"]),
+            b"-ERR unknown command '\xff\xfeabc', with args beginning with: 'x\xe9y' 'a' 'c  d' \r\n".to_vec(),
+        ),
+        (
+            cmd(&[&[b"foo".as_slice(), &[0xc3; 200]].concat(), &[b'a'; 100], &[b'b'; 100], b"c"]),
+            [
+                b"-ERR unknown command 'foo".as_slice(),
+                &[0xc3; 125],
+                b"', with args beginning with: '",
+                &[b'a'; 100],
+                b"' '",
+                &[b'b'; 25],
+                b"' \r\n",
+            ]
+            .concat(),
+        ),
+        (
+            cmd(&[b"foo", &[b'a'; 60], &[b'b'; 60], &[b'c'; 30]]),
+            [
+                b"-ERR unknown command 'foo', with args beginning with: '".as_slice(),
+                &[b'a'; 60],
+                b"' '",
+                &[b'b'; 60],
+                b"' 'cc' \r\n",
+            ]
+            .concat(),
+        ),
+        (
+            cmd(&[b"fo\x00o", b"x"]),
+            b"-ERR unknown command 'fo', with args beginning with: 'x' \r\n".to_vec(),
+        ),
+        (
+            cmd(&[b"client", b"\xffbad"]),
+            b"-ERR unknown subcommand '\xffbad'. Try CLIENT HELP.\r\n".to_vec(),
+        ),
+        (
+            cmd(&[b"config", b"a\x00bc"]),
+            b"-ERR unknown subcommand 'a'. Try CONFIG HELP.\r\n".to_vec(),
+        ),
+    ];
+    for (req, want) in cases {
+        let got = roundtrip(&mut c, &req, want.len());
+        assert_eq!(
+            got,
+            want,
+            "{:?} != {:?}",
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want)
+        );
+    }
+}
+
 #[test]
 fn expiry_is_millisecond_precise_and_active() {
     let s = Server::start(2);
