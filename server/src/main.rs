@@ -194,6 +194,7 @@ fn main() {
         run_id: format!("{:040x}", rand::random::<u128>()),
         port: AtomicUsize::new(port as usize),
         config_gen: AtomicU64::new(0),
+        mesh_sent: runtime::MeshCounts::new(nshards),
         wakes: (0..nshards)
             .map(|_| net::Wake::new())
             .collect::<Result<_, _>>()
