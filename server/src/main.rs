@@ -206,16 +206,49 @@ fn main() {
     let handles =
         runtime::start(shared.clone(), addrs.clone(), ready_tx).unwrap_or_else(|e| fatal(&e));
     let expected = nshards * addrs.len();
+    let mut handles: Vec<Option<_>> = handles.into_iter().map(Some).collect();
+    let mut reported = vec![0usize; nshards];
+    let deadline = Instant::now() + Duration::from_secs(20);
     for _ in 0..expected {
-        match ready_rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(Ok(_)) => {}
+        let left = deadline.saturating_duration_since(Instant::now());
+        match ready_rx.recv_timeout(left) {
+            Ok(Ok((id, _))) => reported[id] += 1,
             Ok(Err(e)) => {
                 shared.stop.store(true, Ordering::SeqCst);
+                // A shard whose executor could not be built: its thread
+                // has ended with glommio's error; say what it was.
+                if let Some(id) = e
+                    .strip_prefix(runtime::SHARD_DID_NOT_START)
+                    .and_then(|id| id.parse::<usize>().ok())
+                {
+                    let why = handles
+                        .get_mut(id)
+                        .and_then(Option::take)
+                        .map(|h| match h.join() {
+                            Err(e) => e.to_string(),
+                            Ok(()) => "it ended at once".to_string(),
+                        })
+                        .unwrap_or_default();
+                    fatal(&runtime::describe_executor_error(&format!(
+                        "shard {id} (CPU {}) could not start: {why}",
+                        shared.shard_cpus[id]
+                    )));
+                }
                 fatal(&e);
             }
-            Err(_) => fatal("shards did not start within 30 s"),
+            Err(_) => {
+                let late: Vec<String> = (0..nshards)
+                    .filter(|&s| reported[s] < addrs.len())
+                    .map(|s| s.to_string())
+                    .collect();
+                fatal(&format!(
+                    "shard(s) {} did not start within 20 s",
+                    late.join(", ")
+                ));
+            }
         }
     }
+    let handles: Vec<_> = handles.into_iter().flatten().collect();
     for a in &addrs {
         log::info!("Ready to accept connections tcp on {a} ({nshards} shards)");
     }

@@ -630,3 +630,52 @@ fn connection_churn_keeps_no_memory() {
     );
     assert_eq!(info_number(&mut c, "clients", "connected_clients"), 1);
 }
+
+/// A shard whose executor cannot be built (here: a locked-memory limit
+/// below glommio's minimum, which the server may not raise) makes startup
+/// exit at once with one line, not wait for it (issue 10, point 5). Needs
+/// prlimit and capsh, and root to drop CAP_SYS_RESOURCE; skipped otherwise.
+#[test]
+fn startup_exits_when_a_shard_cannot_start() {
+    let have = |t: &str| {
+        std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    if !have("prlimit") || !have("capsh") || unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs prlimit, capsh and root");
+        return;
+    }
+    let port = common::free_port();
+    let t = std::time::Instant::now();
+    let out = std::process::Command::new("timeout")
+        .args([
+            "15",
+            "prlimit",
+            "--memlock=65536:65536",
+            "capsh",
+            "--drop=cap_sys_resource",
+            "--",
+            "-c",
+            &format!(
+                "exec {} --port {port} --shards 2",
+                env!("CARGO_BIN_EXE_tessera-server")
+            ),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("tessera-server: ") && last.contains("RLIMIT_MEMLOCK"),
+        "{err}"
+    );
+}
