@@ -477,6 +477,7 @@ impl Periodic {
         self.next_tick = crate::cycles::ticks_after(self.next.saturating_duration_since(now_end));
         self.turns = self.turns.wrapping_add(1);
         if self.turns.is_multiple_of(hz) {
+            crate::alloc::give_back();
             let idle = rt
                 .shared
                 .config

@@ -723,3 +723,51 @@ fn idle_connections_cost_under_8kb_each() {
         N as i64 + 1
     );
 }
+
+/// After FLUSHALL of most of the data, RSS comes back close to the empty
+/// server's (issue 10): the shards let mimalloc give freed memory back
+/// even when no request comes after it.
+#[test]
+fn flushall_gives_memory_back() {
+    let s = Server::start(1);
+    let mut c = s.client();
+    let _: String = cmd("PING").query(&mut c).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let empty = vm_rss(&s);
+    let mut r = s.raw();
+    for batch in 0..300 {
+        let mut req = Vec::new();
+        for i in 0..1000 {
+            let k = format!("key:{batch}:{i}");
+            req.extend_from_slice(
+                format!(
+                    "*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n$32\r\n{:032}\r\n",
+                    k.len(),
+                    i
+                )
+                .as_bytes(),
+            );
+        }
+        let got = roundtrip(&mut r, &req, 5 * 1000);
+        assert_eq!(got.len(), 5 * 1000);
+    }
+    let full = vm_rss(&s);
+    let _: () = cmd("FLUSHALL").query(&mut c).unwrap();
+    let mut after = full;
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_millis(100));
+        after = vm_rss(&s);
+        if after < empty + (8 << 20) {
+            break;
+        }
+    }
+    eprintln!("RSS empty {empty}, 300k keys {full}, after FLUSHALL {after}");
+    assert!(
+        full > empty + (20 << 20),
+        "the load did not grow RSS: {full}"
+    );
+    assert!(
+        after < empty + (8 << 20),
+        "RSS {after} after FLUSHALL, empty {empty}"
+    );
+}
