@@ -53,8 +53,13 @@ impl<'a> Reply<'a> {
     /// An error reply. `msg` carries its code ("ERR ...", "WRONGTYPE ...");
     /// CR and LF are replaced by spaces, as Redis does, so a reply stays one line.
     pub fn error(&mut self, msg: &str) {
+        self.error_bytes(msg.as_bytes());
+    }
+    /// An error reply from raw bytes: client-given names are echoed as the
+    /// client sent them (not valid UTF-8 included), as Redis does.
+    pub fn error_bytes(&mut self, msg: &[u8]) {
         self.buf.push(b'-');
-        push_line_safe(self.buf, msg.as_bytes());
+        push_line_safe(self.buf, msg);
         self.buf.extend_from_slice(b"\r\n");
     }
     #[inline]

@@ -54,6 +54,22 @@ unsafe impl GlobalAlloc for CountingAlloc {
     }
 }
 
+extern "C" {
+    // mimalloc's own API (always in the linked library).
+    fn mi_collect(force: bool);
+}
+
+/// Lets mimalloc give the calling thread's free memory back to the system:
+/// pages emptied since the last call are retired and memory whose purge
+/// delay has passed is returned (decommitted). mimalloc only does this from
+/// inside its own calls, so a shard that goes quiet after freeing most of
+/// its data (FLUSHALL, a big value deleted, a large reply sent) would keep
+/// it resident; the shard's periodic work calls this once a second.
+pub fn give_back() {
+    // SAFETY: no arguments to check; collects the calling thread's heap.
+    unsafe { mi_collect(false) }
+}
+
 /// Bytes allocated (net) by the calling thread.
 pub fn thread_allocated() -> isize {
     ALLOCATED.try_with(|c| c.get()).unwrap_or(0)

@@ -32,8 +32,18 @@ use crate::txn::route::Coordinator;
 /// At most this many requests are dispatched per batch, so one client's
 /// huge pipeline cannot hold replies for all of it in memory at once.
 const MAX_BATCH: usize = 1024;
-/// Read granularity.
+/// Read granularity while a client keeps the socket full.
 const READ_CHUNK: usize = 16 * 1024;
+/// The read buffer of a connection whose socket was emptied and whose
+/// requests were all served: what an idle connection holds (the recv
+/// posted for its next request). Big enough for a pipeline of small
+/// requests in one recv; a fuller socket is read with READ_CHUNK next.
+const IDLE_READ: usize = 2 * 1024;
+/// The write buffer taken when a batch of requests arrives.
+const WRITE_CHUNK: usize = 16 * 1024;
+/// A read or write buffer grown past this by one large request or reply
+/// is given back once it is empty, not kept for the next one.
+const KEEP_MAX: usize = 64 * 1024;
 /// Replies are written out once they exceed this, before more are made.
 const OUT_FLUSH: usize = 8 * 1024 * 1024;
 
@@ -160,8 +170,10 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         rt: rt.clone(),
         fd,
         meta,
-        rbuf: BytesMut::with_capacity(READ_CHUNK),
-        wbuf: Vec::with_capacity(READ_CHUNK),
+        // No buffer until there is data: an idle connection holds only
+        // its small recv buffer (`IDLE_READ`).
+        rbuf: BytesMut::new(),
+        wbuf: Vec::new(),
         parser: RequestParser::new(),
         limits,
         spans: Vec::new(),
@@ -184,7 +196,7 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         soft_since: None,
         config_gen: u64::MAX,
         sending: None,
-        spare: Vec::with_capacity(READ_CHUNK),
+        spare: Vec::new(),
         in_flight: 0,
     };
     if let Err(e) = conn.run().await {
@@ -275,7 +287,8 @@ impl Conn {
     /// Handles the completion of the send in flight: a partial send goes on
     /// with the rest (the client may be waiting for exactly those bytes, so
     /// it must not wait for our next request); a finished one gives its
-    /// buffer back as the spare.
+    /// buffer back as the spare when more replies wait to go out, and to
+    /// the allocator otherwise (or when one large reply grew it).
     fn send_done(&mut self, done: crate::net::Completed) -> std::io::Result<()> {
         let Some((_, from)) = self.sending.take() else {
             return Ok(());
@@ -288,7 +301,7 @@ impl Conn {
             return Ok(());
         }
         buf.clear();
-        if buf.capacity() <= 4 * 1024 * 1024 {
+        if buf.capacity() <= KEEP_MAX && !self.wbuf.is_empty() {
             self.spare = buf;
         }
         self.in_flight = 0;
@@ -382,7 +395,25 @@ impl Conn {
         // A big bulk on its way: make room once rather than growing the
         // buffer chunk by chunk.
         if self.receiving.is_none() {
-            let want = READ_CHUNK.max(self.need.saturating_sub(self.rbuf.len()).min(qlimit));
+            let idle = self.rbuf.is_empty() && self.drained;
+            let want = if idle {
+                IDLE_READ
+            } else {
+                READ_CHUNK.max(self.need.saturating_sub(self.rbuf.len()).min(qlimit))
+            };
+            // Everything read was served: give back what one large
+            // request grew, and, when the socket was emptied, everything
+            // but the small buffer the next request will be read into (as
+            // Redis shrinks an idle client's query buffer).
+            if self.rbuf.is_empty()
+                && self.rbuf.capacity() > if idle { IDLE_READ } else { KEEP_MAX }
+            {
+                self.rbuf = BytesMut::new();
+            }
+            if idle && self.wbuf.is_empty() {
+                self.wbuf = Vec::new();
+                self.spare = Vec::new();
+            }
             self.rbuf.reserve(want);
             let offered = self.rbuf.capacity() - self.rbuf.len();
             let op = self
@@ -408,6 +439,10 @@ impl Conn {
                         // our reply.
                         Ok(n) => self.drained = n < offered,
                         Err(e) => return Err(e),
+                    }
+                    // Requests arrived: their replies get a write buffer.
+                    if self.wbuf.capacity() == 0 {
+                        self.wbuf.reserve(WRITE_CHUNK);
                     }
                     break;
                 }

@@ -75,6 +75,83 @@ fn raise_memlock() {
     }
 }
 
+/// File descriptors kept beyond maxclients, as Redis keeps them
+/// (CONFIG_MIN_RESERVED_FDS).
+const MIN_RESERVED_FDS: u64 = 32;
+
+/// The C library's text for an errno (what Redis's logs print).
+fn strerror(errno: i32) -> String {
+    // SAFETY: strerror returns a valid C string for any errno.
+    unsafe { std::ffi::CStr::from_ptr(libc::strerror(errno)) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Raises RLIMIT_NOFILE to maxclients + 32 when it is lower, as
+/// redis-server does at startup (its adjustOpenFilesLimit): the highest
+/// limit it can set, stepping down 16 at a time; when that stays short,
+/// maxclients is reduced to fit, with Redis's warnings (exit 1 when
+/// nothing is left for clients).
+fn adjust_open_files_limit(cfg: &mut config::Config) {
+    let maxclients = cfg.maxclients() as u64;
+    let maxfiles = maxclients + MIN_RESERVED_FDS;
+    // SAFETY: plain getrlimit/setrlimit on our own process.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == -1 {
+        let err = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        log::warn!(
+            "Unable to obtain the current NOFILE limit ({}), assuming 1024 and setting the max clients configuration accordingly.",
+            strerror(err)
+        );
+        let _ = cfg.set_startup("maxclients", &(1024 - MIN_RESERVED_FDS).to_string());
+        return;
+    }
+    let oldlimit = limit.rlim_cur;
+    if oldlimit >= maxfiles {
+        return;
+    }
+    let mut best = maxfiles;
+    let mut set_err = 0;
+    while best > oldlimit {
+        limit.rlim_cur = best;
+        limit.rlim_max = best;
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != -1 {
+            break;
+        }
+        set_err = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        if best < 16 {
+            best = oldlimit;
+            break;
+        }
+        best -= 16;
+    }
+    best = best.max(oldlimit);
+    if best >= maxfiles {
+        log::info!(
+            "Increased maximum number of open files to {maxfiles} (it was originally set to {oldlimit})."
+        );
+        return;
+    }
+    if best <= MIN_RESERVED_FDS {
+        log::warn!(
+            "Your current 'ulimit -n' of {oldlimit} is not enough for the server to start. Please increase your open file limit to at least {maxfiles}. Exiting."
+        );
+        std::process::exit(1);
+    }
+    let reduced = best - MIN_RESERVED_FDS;
+    let _ = cfg.set_startup("maxclients", &reduced.to_string());
+    log::warn!(
+        "You requested maxclients of {maxclients} requiring at least {maxfiles} max file descriptors."
+    );
+    log::warn!(
+        "Server can't set maximum open files to {maxfiles} because of OS error: {}.",
+        strerror(set_err)
+    );
+    log::warn!(
+        "Current maximum open files is {best}. maxclients has been reduced to {reduced} to compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'."
+    );
+}
+
 /// Resolves `bind` addresses (Redis style: `*` is any IPv4, `::*` any
 /// IPv6, a leading `-` marks an optional address).
 fn listen_addrs(cfg: &config::Config, port: u16) -> Result<Vec<SocketAddr>, String> {
@@ -124,7 +201,7 @@ fn main() {
         );
         return;
     }
-    let (cfg, rest) = config::from_args(&argv).unwrap_or_else(|e| fatal(&e));
+    let (mut cfg, rest) = config::from_args(&argv).unwrap_or_else(|e| fatal(&e));
     let placement_args = placement::parse(&rest).unwrap_or_else(|e| fatal(&e));
 
     if placement_args.print_plan {
@@ -142,6 +219,7 @@ fn main() {
         log::info!("Configuration loaded from {f}");
     }
     raise_memlock();
+    adjust_open_files_limit(&mut cfg);
     cycles::calibrate();
     placement::apply(&plan, &placement_args);
     for w in &plan.warnings {
@@ -206,16 +284,49 @@ fn main() {
     let handles =
         runtime::start(shared.clone(), addrs.clone(), ready_tx).unwrap_or_else(|e| fatal(&e));
     let expected = nshards * addrs.len();
+    let mut handles: Vec<Option<_>> = handles.into_iter().map(Some).collect();
+    let mut reported = vec![0usize; nshards];
+    let deadline = Instant::now() + Duration::from_secs(20);
     for _ in 0..expected {
-        match ready_rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(Ok(_)) => {}
+        let left = deadline.saturating_duration_since(Instant::now());
+        match ready_rx.recv_timeout(left) {
+            Ok(Ok((id, _))) => reported[id] += 1,
             Ok(Err(e)) => {
                 shared.stop.store(true, Ordering::SeqCst);
+                // A shard whose executor could not be built: its thread
+                // has ended with glommio's error; say what it was.
+                if let Some(id) = e
+                    .strip_prefix(runtime::SHARD_DID_NOT_START)
+                    .and_then(|id| id.parse::<usize>().ok())
+                {
+                    let why = handles
+                        .get_mut(id)
+                        .and_then(Option::take)
+                        .map(|h| match h.join() {
+                            Err(e) => e.to_string(),
+                            Ok(()) => "it ended at once".to_string(),
+                        })
+                        .unwrap_or_default();
+                    fatal(&runtime::describe_executor_error(&format!(
+                        "shard {id} (CPU {}) could not start: {why}",
+                        shared.shard_cpus[id]
+                    )));
+                }
                 fatal(&e);
             }
-            Err(_) => fatal("shards did not start within 30 s"),
+            Err(_) => {
+                let late: Vec<String> = (0..nshards)
+                    .filter(|&s| reported[s] < addrs.len())
+                    .map(|s| s.to_string())
+                    .collect();
+                fatal(&format!(
+                    "shard(s) {} did not start within 20 s",
+                    late.join(", ")
+                ));
+            }
         }
     }
+    let handles: Vec<_> = handles.into_iter().flatten().collect();
     for a in &addrs {
         log::info!("Ready to accept connections tcp on {a} ({nshards} shards)");
     }

@@ -613,6 +613,7 @@ impl Periodic {
         self.next_tick = crate::cycles::ticks_after(self.next.saturating_duration_since(now_end));
         self.turns = self.turns.wrapping_add(1);
         if self.turns.is_multiple_of(hz) {
+            crate::alloc::give_back();
             let idle = rt
                 .shared
                 .config
@@ -750,6 +751,37 @@ pub fn probe_port_free(addr: &SocketAddr) -> std::io::Result<()> {
     }
 }
 
+/// Says, when dropped armed, that a shard never started. glommio builds a
+/// shard's executor (its rings) on the shard's thread before it runs our
+/// code; when that fails (io_uring set-up: ring memory, a locked-memory
+/// limit, a kernel still releasing the rings of a process that just
+/// exited) the thread ends with the error and nothing is said, while the
+/// other shards' start-up waits for it. The guard travels
+/// with the shard's start closure: dropped unrun, or before the shard
+/// reported ready, it reports the failure, so startup exits with one line
+/// instead of waiting.
+struct StartGuard {
+    id: usize,
+    ready: Option<std::sync::mpsc::Sender<Result<(usize, SocketAddr), String>>>,
+}
+
+/// The prefix of a `StartGuard` report; the rest is the shard's id.
+pub const SHARD_DID_NOT_START: &str = "shard executor did not start: ";
+
+impl StartGuard {
+    fn disarm(&mut self) {
+        self.ready = None;
+    }
+}
+
+impl Drop for StartGuard {
+    fn drop(&mut self) {
+        if let Some(r) = self.ready.take() {
+            let _ = r.send(Err(format!("{SHARD_DID_NOT_START}{}", self.id)));
+        }
+    }
+}
+
 /// Messages each ring between two shards holds (a message is a whole
 /// batch); more wait in the sender's outbox.
 const RING_SLOTS: usize = 256;
@@ -778,6 +810,10 @@ pub fn start(
             .lock()
             .map(|c| (c.shard_config(), c.tcp_backlog()))
             .unwrap_or_default();
+        let mut guard = StartGuard {
+            id,
+            ready: Some(ready.clone()),
+        };
         let h = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("shard-{id}"))
             .spawn(move || async move {
@@ -825,6 +861,7 @@ pub fn start(
                     glommio::spawn_local(accept_loop(rt.clone(), l)).detach();
                     let _ = ready.send(Ok((id, local)));
                 }
+                guard.disarm();
                 // The driver is the executor's main future: the shard lives
                 // until it returns at shutdown.
                 drive(rt).await;
@@ -836,13 +873,16 @@ pub fn start(
 }
 
 /// Turns an executor start failure into one line naming cause and fix.
-fn describe_executor_error(e: &str) -> String {
+pub fn describe_executor_error(e: &str) -> String {
     if e.contains("Operation not permitted")
         || e.contains("ENOSYS")
         || e.contains("Function not implemented")
     {
         format!("io_uring is unavailable ({e}): Tessera needs Linux 6.0+ with io_uring allowed; in a container, allow the io_uring syscalls in its seccomp profile (docker: --security-opt seccomp=unconfined or a profile permitting io_uring_setup, io_uring_enter, io_uring_register)")
-    } else if e.contains("Cannot allocate memory") || e.contains("ENOMEM") {
+    } else if e.contains("Cannot allocate memory")
+        || e.contains("ENOMEM")
+        || e.contains("MemLockLimit")
+    {
         format!("could not set up io_uring ({e}): RLIMIT_MEMLOCK is too low; raise it (ulimit -l unlimited, systemd LimitMEMLOCK=infinity, docker --ulimit memlock=-1)")
     } else if e.contains("Invalid argument") {
         format!("could not set up io_uring ({e}): the kernel is too old for the ring flags Tessera uses (COOP_TASKRUN, SINGLE_ISSUER: Linux 6.0+)")

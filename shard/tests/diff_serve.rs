@@ -79,7 +79,7 @@ fn diff_serve() {
                     }
                     _ => reply.error("ERR DB index is out of range"),
                 },
-                (_, None) => reply.error(&command::unknown_command_error(&args)),
+                (_, None) => reply.error_bytes(&command::unknown_command_error(&args)),
                 (_, Some(mut spec)) => 'run: {
                     if !spec.arity_ok(args.len()) {
                         reply.error(&arity_error(spec.name));
@@ -89,7 +89,7 @@ fn diff_serve() {
                         match command::lookup_sub(spec, args.get(1)) {
                             Some(s) => spec = s,
                             None => {
-                                reply.error(&command::unknown_subcommand_error(
+                                reply.error_bytes(&command::unknown_subcommand_error(
                                     spec.name,
                                     args.get(1),
                                 ));

@@ -162,10 +162,8 @@ pub async fn debug(conn: &mut Conn, args: Args<'_>) {
         return;
     }
     if !eq_ic(args.get(1), b"POPULATE") || !(3..=5).contains(&args.len()) {
-        let sub = String::from_utf8_lossy(args.get(1)).into_owned();
-        return Reply::new(&mut conn.wbuf, proto).error(&format!(
-            "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try DEBUG HELP."
-        ));
+        let msg = tessera_shard::command::subcommand_syntax_error("debug", args.get(1));
+        return Reply::new(&mut conn.wbuf, proto).error_bytes(&msg);
     }
     let count = match parse_i64_strict(args.get(2)) {
         Some(n) if n >= 0 => n as u64,

@@ -134,7 +134,8 @@ impl Conn {
     fn resolve(&mut self, args: &Args) -> Option<(&'static CommandSpec, u16)> {
         let Some(id) = table::lookup_id(args.get(0)) else {
             let msg = command::unknown_command_error(args);
-            self.local_error(&msg);
+            let proto = self.proto;
+            self.local_reply(|out| Reply::new(out, proto).error_bytes(&msg));
             return None;
         };
         let mut spec = table::by_id(id);
@@ -147,7 +148,8 @@ impl Conn {
                 }
                 None => {
                     let msg = command::unknown_subcommand_error(spec.name, args.get(1));
-                    self.local_error(&msg);
+                    let proto = self.proto;
+                    self.local_reply(|out| Reply::new(out, proto).error_bytes(&msg));
                     return None;
                 }
             }

@@ -292,21 +292,25 @@ pub fn lookup_sub(parent: &'static CommandSpec, sub: &[u8]) -> Option<&'static C
         .find(|c| c.name.len() > plen && c.name.as_bytes()[plen..].eq_ignore_ascii_case(sub))
 }
 
-/// Redis's reply for an unknown command.
-pub fn unknown_command_error(args: &Args) -> String {
-    let name = String::from_utf8_lossy(args.get(0));
-    let mut s = format!(
-        "ERR unknown command '{}', with args beginning with: ",
-        truncate_for_error(&name)
-    );
+/// Redis's reply for an unknown command, byte for byte: the name and the
+/// arguments are echoed raw (Redis formats them with `%.*s`, so each stops
+/// at a NUL byte), the name cut at 128 bytes, and the quoted arguments
+/// added while they total under 128 bytes, the last one cut to fit.
+pub fn unknown_command_error(args: &Args) -> Vec<u8> {
+    let mut s = Vec::with_capacity(96);
+    s.extend_from_slice(b"ERR unknown command '");
+    s.extend_from_slice(c_str(args.get(0), 128));
+    s.extend_from_slice(b"', with args beginning with: ");
+    let mut shown = 0;
     for a in args.iter().skip(1) {
-        let a = String::from_utf8_lossy(a);
-        s.push('\'');
-        s.push_str(truncate_for_error(&a));
-        s.push_str("' ");
-        if s.len() > 512 {
+        if shown >= 128 {
             break;
         }
+        let a = c_str(a, 128 - shown);
+        s.push(b'\'');
+        s.extend_from_slice(a);
+        s.extend_from_slice(b"' ");
+        shown += a.len() + 3;
     }
     s
 }
@@ -316,25 +320,35 @@ pub fn arity_error(name: &str) -> String {
     format!("ERR wrong number of arguments for '{}' command", name)
 }
 
-/// Redis's reply for an unknown subcommand.
-pub fn unknown_subcommand_error(parent: &str, sub: &[u8]) -> String {
-    format!(
-        "ERR unknown subcommand '{}'. Try {} HELP.",
-        truncate_for_error(&String::from_utf8_lossy(sub)),
-        parent.to_ascii_uppercase()
-    )
+/// Redis's reply for an unknown subcommand, with the subcommand's raw
+/// bytes (up to a NUL byte, at most 128).
+pub fn unknown_subcommand_error(parent: &str, sub: &[u8]) -> Vec<u8> {
+    let mut s = Vec::with_capacity(64);
+    s.extend_from_slice(b"ERR unknown subcommand '");
+    s.extend_from_slice(c_str(sub, 128));
+    s.extend_from_slice(b"'. Try ");
+    s.extend_from_slice(parent.to_ascii_uppercase().as_bytes());
+    s.extend_from_slice(b" HELP.");
+    s
 }
 
-/// Redis shows at most 128 bytes of a client-given name in errors.
-fn truncate_for_error(s: &str) -> &str {
-    if s.len() <= 128 {
-        return s;
-    }
-    let mut end = 128;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+/// Redis's reply for a container command's unknown subcommand or wrong
+/// argument count (DEBUG...), with the subcommand's raw bytes.
+pub fn subcommand_syntax_error(parent: &str, sub: &[u8]) -> Vec<u8> {
+    let mut s = Vec::with_capacity(96);
+    s.extend_from_slice(b"ERR unknown subcommand or wrong number of arguments for '");
+    s.extend_from_slice(c_str(sub, 128));
+    s.extend_from_slice(b"'. Try ");
+    s.extend_from_slice(parent.to_ascii_uppercase().as_bytes());
+    s.extend_from_slice(b" HELP.");
+    s
+}
+
+/// What C's `%.*s` prints of `b` with precision `max`: up to the first NUL
+/// byte, at most `max` bytes.
+fn c_str(b: &[u8], max: usize) -> &[u8] {
+    let end = memchr::memchr(0, b).unwrap_or(b.len()).min(max);
+    &b[..end]
 }
 
 /// The command table's error texts shared by handlers.

@@ -56,7 +56,7 @@ impl H {
             match command::lookup_sub(spec, args.get(1)) {
                 Some(sub) => spec = sub,
                 None => {
-                    reply.error(&command::unknown_subcommand_error(spec.name, args.get(1)));
+                    reply.error_bytes(&command::unknown_subcommand_error(spec.name, args.get(1)));
                     return String::from_utf8(out).unwrap();
                 }
             }
