@@ -30,11 +30,10 @@ import os
 import random
 import socket
 import statistics
-import subprocess
 import tempfile
 import time
 
-from benchutil import free_port
+from benchutil import Server, free_port
 from benchutil import proc_cpu_seconds as cpu_seconds
 
 
@@ -44,30 +43,6 @@ def resp(*args):
         a = a if isinstance(a, bytes) else str(a).encode()
         out += b"$%d\r\n%s\r\n" % (len(a), a)
     return out
-
-
-def wait_ready(port, timeout=20):
-    end = time.time() + timeout
-    while time.time() < end:
-        r = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True)
-        if r.stdout.strip() == "PONG":
-            return
-        time.sleep(0.05)
-    raise SystemExit(f"server on port {port} did not start")
-
-
-class Server:
-    def __init__(self, name, argv, port, cpus):
-        self.name, self.port = name, port
-        self.proc = subprocess.Popen(["taskset", "-c", cpus] + argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_ready(port)
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 def chunks_for(workload, seed):

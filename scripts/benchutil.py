@@ -1,7 +1,9 @@
-"""Helpers shared by the benchmark scripts: free ports and a process's
-CPU time and RSS from /proc."""
+"""Helpers shared by the benchmark scripts: free ports, pinned servers,
+and a process's CPU time and RSS from /proc."""
 import os
 import socket
+import subprocess
+import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -32,3 +34,30 @@ def proc_rss_bytes(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def wait_ready(port, timeout=20):
+    """Waits until a server answers PING on `port`."""
+    end = time.time() + timeout
+    while time.time() < end:
+        r = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True)
+        if r.stdout.strip() == "PONG":
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"server on port {port} did not start")
+
+
+class Server:
+    """A server process pinned with taskset to `cpus` (a CPU list)."""
+
+    def __init__(self, name, argv, port, cpus):
+        self.name, self.port = name, port
+        self.proc = subprocess.Popen(["taskset", "-c", str(cpus)] + argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_ready(port)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()

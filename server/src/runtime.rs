@@ -137,17 +137,7 @@ impl ShardRuntime {
     /// Never blocks: a full ring leaves the message in the outbox, which
     /// the driver flushes in order.
     pub async fn send(&self, shard: usize, req: Request) -> Result<(), ()> {
-        let mut ob = self.outbox.borrow_mut();
-        let q = &mut ob[shard].requests;
-        if q.is_empty() {
-            if let Err(req) = self.requests.try_send(self.id, shard, req) {
-                q.push_back(req);
-            }
-        } else {
-            q.push_back(req);
-        }
-        drop(ob);
-        self.shared.wakes[shard].notify();
+        self.send_now(shard, req);
         Ok(())
     }
 

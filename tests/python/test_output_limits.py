@@ -8,26 +8,17 @@ import threading
 import time
 
 import redis
+from keyslots import quarter, slot
 
 PORT = int(os.environ.get("TESSERA_PORT", "6379"))
 MB = 1024 * 1024
-
-
-def slot(key):
-    crc = 0
-    for b in key.encode():
-        crc ^= b << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-            crc &= 0xFFFF
-    return crc % 16384
 
 
 def keys_on_every_quarter():
     out, i = {}, 0
     while len(out) < 4:
         k = f"big:{i}"
-        out.setdefault(slot(k) * 4 // 16384, k)
+        out.setdefault(quarter(k), k)
         i += 1
     return list(out.values())
 

@@ -5,8 +5,10 @@ The keys are chosen so that every shard holds some: a command or a
 transaction on them crosses shards."""
 import os
 import threading
+import time
 
 import redis
+from keyslots import quarter
 
 PORT = int(os.environ.get("TESSERA_PORT", "6379"))
 
@@ -17,15 +19,14 @@ def client(**kw):
 
 
 
-def slot(key):
-    """Redis Cluster's CRC16 slot of a key (no hash tags used here)."""
-    crc = 0
-    for b in key.encode():
-        crc ^= b << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-            crc &= 0xFFFF
-    return crc % 16384
+def exec_fails_on_watch(p):
+    """Runs a watched redis-py transaction: True when EXEC failed because
+    a watched key changed."""
+    try:
+        p.execute()
+        return False
+    except redis.WatchError:
+        return True
 
 
 def spread_keys(prefix, n):
@@ -33,20 +34,20 @@ def spread_keys(prefix, n):
     i = 0
     while min(len(v) for v in quarters.values()) < (n + 3) // 4:
         k = f"{prefix}{i}"
-        quarters[slot(k) * 4 // 16384].append(k)
+        quarters[quarter(k)].append(k)
         i += 1
     return [quarters[j % 4][j // 4] for j in range(n)]
 
 
 def test_keys_really_spread():
     ks = spread_keys("acct:", 8)
-    assert len({slot(k) * 4 // 16384 for k in ks}) == 4
+    assert len({quarter(k) for k in ks}) == 4
 
 
 def test_mset_mget_pairs_are_never_torn():
     c = client()
     a, b = spread_keys("pair:", 2)
-    assert slot(a) * 4 // 16384 != slot(b) * 4 // 16384
+    assert quarter(a) != quarter(b)
     c.mset({a: "0", b: "0"})
     stop = threading.Event()
     errors = []
@@ -152,12 +153,7 @@ def test_watch_sees_another_clients_write_on_another_shard():
     c2.set(a, "2")  # another client, maybe another shard
     p.multi()
     p.set(b, "x")
-    try:
-        p.execute()
-        raised = False
-    except redis.WatchError:
-        raised = True
-    assert raised
+    assert exec_fails_on_watch(p)
     assert c1.get(b) is None
 
 
@@ -166,16 +162,10 @@ def test_watch_sees_expiry():
     c1.set("wexp", "1", px=50)
     p = c1.pipeline(transaction=True)
     p.watch("wexp")
-    import time
     time.sleep(0.1)
     p.multi()
     p.set("wexp-out", "x")
-    try:
-        p.execute()
-        raised = False
-    except redis.WatchError:
-        raised = True
-    assert raised
+    assert exec_fails_on_watch(p)
 
 
 def test_rename_across_shards_is_atomic_for_readers():
