@@ -361,11 +361,18 @@ impl Conn {
         };
         let over = over.or(self.co.over_limit.then_some("hard"));
         if let Some(which) = over {
-            log::info!(
-                "closing client {}: output buffer {} over the {which} limit",
-                self.meta.borrow().id,
-                held,
-            );
+            if self.co.over_limit {
+                log::info!(
+                    "closing client {}: replies made on other shards passed its hard output limit",
+                    self.meta.borrow().id,
+                );
+            } else {
+                log::info!(
+                    "closing client {}: output buffer {} over the {which} limit",
+                    self.meta.borrow().id,
+                    held,
+                );
+            }
             self.close_after_write = true;
             self.wbuf.clear();
             return Err(std::io::Error::other("output buffer limit"));
