@@ -145,13 +145,16 @@ def main():
     ap.add_argument("--shards", type=int, default=2)
     ap.add_argument("--tessera", default="target/release/tessera-server")
     ap.add_argument("--redis", default="redis-server")
+    ap.add_argument("--tessera-log", default="", help="file for Tessera's log (verbose); default: discarded")
     args = ap.parse_args()
     limit = ["--client-output-buffer-limit", "normal 64mb 32mb 10"]
     servers = {}
     pt, pr = free_port(), free_port()
     servers["tessera"] = (pt, subprocess.Popen(
-        [args.tessera, "--port", str(pt), "--shards", str(args.shards), "--loglevel", "warning"] + limit,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        [args.tessera, "--port", str(pt), "--shards", str(args.shards),
+         "--loglevel", "verbose" if args.tessera_log else "warning"] + limit,
+        stdout=open(args.tessera_log, "w") if args.tessera_log else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if args.tessera_log else subprocess.DEVNULL))
     servers["redis"] = (pr, subprocess.Popen(
         [args.redis, "--port", str(pr), "--save", "", "--appendonly", "no", "--loglevel", "warning"] + limit,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -194,6 +197,10 @@ def main():
         stop.set()
     finally:
         stop.set()
+        # Workers finish their step before the servers go, so a reply cut
+        # by the shutdown is not counted as the server's error.
+        for t in threads:
+            t.join(timeout=40)
         for _, proc in servers.values():
             proc.terminate()
             proc.wait()
