@@ -35,34 +35,10 @@ import sys
 import tempfile
 import time
 
-from benchutil import free_port
+from benchutil import Server, free_port
 from benchutil import proc_cpu_seconds as cpu_seconds
 from benchutil import proc_cpu_split as cpu_split
 from benchutil import proc_rss_bytes as rss_bytes
-
-
-def wait_ready(port, timeout=20):
-    end = time.time() + timeout
-    while time.time() < end:
-        r = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True)
-        if r.stdout.strip() == "PONG":
-            return
-        time.sleep(0.05)
-    raise SystemExit(f"server on port {port} did not start")
-
-
-class Server:
-    def __init__(self, name, argv, port, cpu):
-        self.name, self.port = name, port
-        self.proc = subprocess.Popen(["taskset", "-c", str(cpu)] + argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_ready(port)
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 def start_servers(args, tmp):
