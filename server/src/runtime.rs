@@ -128,6 +128,18 @@ pub struct Parked {
     holding: Option<TxId>,
 }
 
+/// Puts `msg` on the ring from `from` to `to`, or behind what that peer's
+/// outbox queue still holds (a full ring, or earlier messages waiting:
+/// order is kept either way).
+fn post<T>(mesh: &Mesh<T>, queue: &mut VecDeque<T>, from: usize, to: usize, msg: T) {
+    if !queue.is_empty() {
+        return queue.push_back(msg);
+    }
+    if let Err(msg) = mesh.try_send(from, to, msg) {
+        queue.push_back(msg);
+    }
+}
+
 impl ShardRuntime {
     pub fn nshards(&self) -> usize {
         self.shared.nshards()
@@ -142,16 +154,13 @@ impl ShardRuntime {
     }
 
     fn respond(&self, shard: usize, resp: Response) {
-        let mut ob = self.outbox.borrow_mut();
-        let q = &mut ob[shard].responses;
-        if q.is_empty() {
-            if let Err(resp) = self.responses.try_send(self.id, shard, resp) {
-                q.push_back(resp);
-            }
-        } else {
-            q.push_back(resp);
-        }
-        drop(ob);
+        post(
+            &self.responses,
+            &mut self.outbox.borrow_mut()[shard].responses,
+            self.id,
+            shard,
+            resp,
+        );
         self.shared.wakes[shard].notify();
     }
 
@@ -256,16 +265,13 @@ impl ShardRuntime {
     /// `send` for callers that cannot await (drops, releases): it never
     /// waits anyway.
     pub fn send_now(&self, shard: usize, req: Request) {
-        let mut ob = self.outbox.borrow_mut();
-        let q = &mut ob[shard].requests;
-        if q.is_empty() {
-            if let Err(req) = self.requests.try_send(self.id, shard, req) {
-                q.push_back(req);
-            }
-        } else {
-            q.push_back(req);
-        }
-        drop(ob);
+        post(
+            &self.requests,
+            &mut self.outbox.borrow_mut()[shard].requests,
+            self.id,
+            shard,
+            req,
+        );
         self.shared.wakes[shard].notify();
     }
 

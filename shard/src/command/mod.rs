@@ -323,20 +323,23 @@ pub fn arity_error(name: &str) -> String {
 /// Redis's reply for an unknown subcommand, with the subcommand's raw
 /// bytes (up to a NUL byte, at most 128).
 pub fn unknown_subcommand_error(parent: &str, sub: &[u8]) -> Vec<u8> {
-    let mut s = Vec::with_capacity(64);
-    s.extend_from_slice(b"ERR unknown subcommand '");
-    s.extend_from_slice(c_str(sub, 128));
-    s.extend_from_slice(b"'. Try ");
-    s.extend_from_slice(parent.to_ascii_uppercase().as_bytes());
-    s.extend_from_slice(b" HELP.");
-    s
+    subcommand_error("ERR unknown subcommand '", parent, sub)
 }
 
 /// Redis's reply for a container command's unknown subcommand or wrong
 /// argument count (DEBUG...), with the subcommand's raw bytes.
 pub fn subcommand_syntax_error(parent: &str, sub: &[u8]) -> Vec<u8> {
-    let mut s = Vec::with_capacity(96);
-    s.extend_from_slice(b"ERR unknown subcommand or wrong number of arguments for '");
+    subcommand_error(
+        "ERR unknown subcommand or wrong number of arguments for '",
+        parent,
+        sub,
+    )
+}
+
+/// `<head><sub>'. Try <PARENT> HELP.`, the shape of both errors above.
+fn subcommand_error(head: &str, parent: &str, sub: &[u8]) -> Vec<u8> {
+    let mut s = Vec::with_capacity(head.len() + 64);
+    s.extend_from_slice(head.as_bytes());
     s.extend_from_slice(c_str(sub, 128));
     s.extend_from_slice(b"'. Try ");
     s.extend_from_slice(parent.to_ascii_uppercase().as_bytes());
