@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::task::Waker;
 use std::time::Instant;
 
+use bytes::Bytes;
 use tessera_protocol::Proto;
 
 pub struct ClientMeta {
@@ -29,6 +30,13 @@ pub struct ClientMeta {
     pub inbox: VecDeque<Event>,
     /// Wakes the connection when it waits for its socket.
     pub waker: Option<Waker>,
+    /// Subscriptions: channels, patterns, shard channels (CLIENT LIST).
+    pub subs: [usize; 3],
+    /// Bytes of messages in the inbox, and the most it may hold (the
+    /// pubsub class's hard output limit; 0: none): past it the client is
+    /// closed, as its output buffer would be.
+    pub inbox_bytes: usize,
+    pub inbox_cap: usize,
 }
 
 /// What can reach a connection besides its own replies. CLIENT KILL and
@@ -38,14 +46,36 @@ pub struct ClientMeta {
 pub enum Event {
     /// Close the connection (CLIENT KILL, `timeout`).
     Kill,
+    /// A pub/sub message, encoded for the connection's protocol, shared
+    /// with the other subscribers of its shard.
+    Message(Bytes),
 }
 
 impl ClientMeta {
     /// Puts an event in the inbox and wakes the connection. Must run on
     /// the connection's own shard (send it there with a call otherwise).
     pub fn deliver(&mut self, ev: Event) {
-        if ev == Event::Kill {
-            self.killed = true;
+        match &ev {
+            Event::Kill => self.killed = true,
+            Event::Message(m) => {
+                if self.killed {
+                    return;
+                }
+                self.inbox_bytes += m.len();
+                if self.inbox_cap > 0 && self.inbox_bytes > self.inbox_cap {
+                    log::info!(
+                        "closing client {}: pub/sub messages waiting for it passed its output limit",
+                        self.id
+                    );
+                    self.killed = true;
+                    self.inbox.clear();
+                    self.inbox.push_back(Event::Kill);
+                    if let Some(w) = self.waker.take() {
+                        w.wake();
+                    }
+                    return;
+                }
+            }
         }
         self.inbox.push_back(ev);
         if let Some(w) = self.waker.take() {
@@ -57,7 +87,7 @@ impl ClientMeta {
     pub fn info_line(&self) -> String {
         let now = Instant::now();
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -65,7 +95,15 @@ impl ClientMeta {
             self.name,
             now.duration_since(self.created).as_secs(),
             (tessera_shard::util::now_ms() - self.last_active_ms).max(0) / 1000,
+            if self.subs.iter().any(|&n| n > 0) {
+                "P"
+            } else {
+                "N"
+            },
             self.db,
+            self.subs[0],
+            self.subs[1],
+            self.subs[2],
             self.qbuf,
             self.qbuf.max(1024),
             self.obuf,

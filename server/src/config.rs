@@ -119,7 +119,7 @@ const PARAMS: &[Param] = &[
         kind: Kind::Str,
         default: "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
         mutable: true,
-        help: "output buffer limits per client class (normal hard limit enforced)",
+        help: "output buffer limits per client class (normal and pubsub enforced)",
     },
     Param {
         name: "timeout",
@@ -432,6 +432,21 @@ impl Config {
             .find(|c| c.len() == 4 && c[0] == "normal")
             .and_then(|c| Some((parse_memory(c[2])? as usize, c[3].parse::<u64>().ok()?)))
             .unwrap_or((0, 0))
+    }
+    /// One class's output limits (hard, soft, soft seconds; 0: none).
+    pub fn output_limits_of(&self, class: &str) -> (usize, usize, u64) {
+        let v = self.get("client-output-buffer-limit").unwrap_or("");
+        let w: Vec<&str> = v.split_whitespace().collect();
+        w.chunks(4)
+            .find(|c| c.len() == 4 && c[0] == class)
+            .and_then(|c| {
+                Some((
+                    parse_memory(c[1])? as usize,
+                    parse_memory(c[2])? as usize,
+                    c[3].parse::<u64>().ok()?,
+                ))
+            })
+            .unwrap_or((0, 0, 0))
     }
     pub fn timeout_secs(&self) -> u64 {
         self.int("timeout") as u64

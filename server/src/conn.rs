@@ -93,6 +93,11 @@ pub struct Conn {
     spare: Vec<u8>,
     /// Bytes of the send in flight (for the output limit).
     in_flight: usize,
+    /// Pub/sub subscriptions, while the connection has any (pubsub.rs).
+    pub subs: Option<Box<crate::pubsub::ConnSubs>>,
+    /// The `pubsub` class's output limits (hard, soft, seconds), which
+    /// apply while the connection is subscribed.
+    pub(crate) pubsub_limits: (usize, usize, u64),
 }
 
 /// What a connection waiting for input can be woken by.
@@ -156,6 +161,9 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         killed: false,
         inbox: Default::default(),
         waker: None,
+        subs: [0; 3],
+        inbox_bytes: 0,
+        inbox_cap: 0,
     }));
     let key = rt.clients.borrow_mut().insert(meta.clone());
     let limits = {
@@ -198,6 +206,8 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         sending: None,
         spare: Vec::new(),
         in_flight: 0,
+        subs: None,
+        pubsub_limits: (0, 0, 0),
     };
     if let Err(e) = conn.run().await {
         log::debug!("client {id} closed: {e}");
@@ -239,6 +249,10 @@ impl Conn {
             if self.close_after_write {
                 return self.flush_all().await;
             }
+            if self.subs.is_some() {
+                // Messages that came during the batch go after its replies.
+                self.take_inbox()?;
+            }
             self.write_out()?;
             if more {
                 continue;
@@ -269,6 +283,7 @@ impl Conn {
                 self.qlimit = c.query_buffer_limit();
                 self.out_hard = c.output_hard_limit();
                 self.out_soft = c.output_soft_limit();
+                self.pubsub_limits = c.output_limits_of("pubsub");
                 self.limits.proto_max_bulk_len = c.proto_max_bulk_len();
             }
             self.config_gen = gen;
@@ -339,10 +354,22 @@ impl Conn {
     /// other shards count as they are made, not once assembled.
     pub(crate) fn output_budget(&mut self) -> usize {
         self.refresh_limits();
-        if self.out_hard == 0 {
+        let hard = self.output_limits().0;
+        if hard == 0 {
             return 0;
         }
-        self.out_hard.saturating_sub(self.output_held()).max(1)
+        hard.saturating_sub(self.output_held()).max(1)
+    }
+
+    /// The output limits of the connection's class (hard, (soft, seconds)):
+    /// `pubsub` while it is subscribed, as Redis classes it, else `normal`.
+    fn output_limits(&self) -> (usize, (usize, u64)) {
+        if self.subs.is_some() {
+            let (h, s, secs) = self.pubsub_limits;
+            (h, (s, secs))
+        } else {
+            (self.out_hard, self.out_soft)
+        }
     }
 
     /// Closes the client (Err) when its output is over the hard limit, or
@@ -350,11 +377,12 @@ impl Conn {
     fn check_output_limits(&mut self) -> std::io::Result<()> {
         self.refresh_limits();
         let held = self.output_held();
-        let over = if self.out_hard > 0 && held > self.out_hard {
+        let (hard, soft) = self.output_limits();
+        let over = if hard > 0 && held > hard {
             Some("hard")
-        } else if self.out_soft.0 > 0 && held > self.out_soft.0 {
+        } else if soft.0 > 0 && held > soft.0 {
             let since = *self.soft_since.get_or_insert_with(Instant::now);
-            (since.elapsed().as_secs() >= self.out_soft.1).then_some("soft")
+            (since.elapsed().as_secs() >= soft.1).then_some("soft")
         } else {
             self.soft_since = None;
             None
@@ -454,7 +482,10 @@ impl Conn {
                     break;
                 }
                 Event::Sent(done) => self.send_done(done)?,
-                Event::Inbox => self.take_inbox()?,
+                Event::Inbox => {
+                    self.take_inbox()?;
+                    self.write_out()?;
+                }
             }
         }
         let mut m = self.meta.borrow_mut();
@@ -462,11 +493,21 @@ impl Conn {
         Ok(())
     }
 
-    /// Handles what the inbox holds (the recv stays in flight).
-    fn take_inbox(&mut self) -> std::io::Result<()> {
-        let events = std::mem::take(&mut self.meta.borrow_mut().inbox);
-        if events.contains(&crate::clients::Event::Kill) {
+    /// Handles what the inbox holds (the recv stays in flight): pub/sub
+    /// messages join the write buffer, after every reply already there.
+    pub(crate) fn take_inbox(&mut self) -> std::io::Result<()> {
+        use crate::clients::Event;
+        let mut m = self.meta.borrow_mut();
+        if m.killed {
+            m.inbox.clear();
             return Err(std::io::Error::other("killed"));
+        }
+        m.inbox_bytes = 0;
+        for ev in m.inbox.drain(..) {
+            match ev {
+                Event::Kill => {}
+                Event::Message(b) => self.wbuf.extend_from_slice(&b),
+            }
         }
         Ok(())
     }

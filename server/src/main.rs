@@ -11,6 +11,7 @@ mod logging;
 mod mesh;
 mod net;
 mod placement;
+mod pubsub;
 mod resp_skip;
 mod rings;
 mod runtime;

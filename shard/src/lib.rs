@@ -6,6 +6,7 @@
 pub mod changes;
 pub mod command;
 pub mod glob;
+pub mod pubsub;
 pub mod slot;
 pub mod stats;
 pub mod store;

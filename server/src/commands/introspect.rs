@@ -49,14 +49,22 @@ fn command_info(r: &mut Reply, c: &CommandSpec) {
             writes,
         } => {
             r.array(1);
-            key_spec(r, first, last, step, writes != Writes::None);
+            // Shard channels are declared as keys that are not keys.
+            let fl = if c.has(flags::PUBSUB) {
+                "not_key"
+            } else if writes != Writes::None {
+                "RW"
+            } else {
+                "RO"
+            };
+            key_spec(r, first, last, step, fl);
         }
         KeySpec::Custom {
             legacy: (first, last, step),
             ..
         } => {
             r.array(1);
-            key_spec(r, first, last, step, true);
+            key_spec(r, first, last, step, "RW");
         }
     }
     r.array(c.subcommands.len());
@@ -65,11 +73,11 @@ fn command_info(r: &mut Reply, c: &CommandSpec) {
     }
 }
 
-fn key_spec(r: &mut Reply, first: i32, last: i32, step: i32, write: bool) {
+fn key_spec(r: &mut Reply, first: i32, last: i32, step: i32, flag: &str) {
     r.map(3);
     r.bulk(b"flags");
     r.set(1);
-    r.simple(if write { "RW" } else { "RO" });
+    r.simple(flag);
     r.bulk(b"begin_search");
     r.map(2);
     r.bulk(b"type");
@@ -256,7 +264,8 @@ pub fn getkeys(conn: &mut Conn, args: Args<'_>) {
     if let Err(e) = c.key_positions(&inner, &mut pos) {
         return r.error(e);
     }
-    if pos.is_empty() {
+    // Shard channels (SSUBSCRIBE, SPUBLISH) are flagged not_key.
+    if pos.is_empty() || c.has(flags::PUBSUB) {
         return r.error("ERR The command has no key arguments");
     }
     r.array(pos.len());
@@ -422,9 +431,10 @@ pub async fn info(conn: &mut Conn, args: Args<'_>) {
         );
     }
     if want("stats") {
+        let [ps_channels, ps_patterns, ps_shard] = crate::pubsub::totals(&conn.rt).await;
         let _ = write!(
             s,
-            "# Stats{nl}total_connections_received:{}{nl}total_commands_processed:{}{nl}rejected_connections:{}{nl}expired_keys:{expired}{nl}expired_keys_active:{}{nl}evicted_keys:0{nl}keyspace_hits:{}{nl}keyspace_misses:{}{nl}forwarded_commands:{}{nl}{nl}",
+            "# Stats{nl}total_connections_received:{}{nl}total_commands_processed:{}{nl}rejected_connections:{}{nl}expired_keys:{expired}{nl}expired_keys_active:{}{nl}evicted_keys:0{nl}keyspace_hits:{}{nl}keyspace_misses:{}{nl}pubsub_channels:{ps_channels}{nl}pubsub_patterns:{ps_patterns}{nl}pubsubshard_channels:{ps_shard}{nl}forwarded_commands:{}{nl}{nl}",
             shared.total_connections.load(Ordering::Relaxed),
             stats.total_commands,
             shared.rejected_connections.load(Ordering::Relaxed),

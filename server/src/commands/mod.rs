@@ -18,6 +18,8 @@ use tessera_shard::command::{table, CommandSpec};
 use tessera_shard::util::{eq_ic, parse_i64_strict};
 
 use crate::conn::Conn;
+use crate::pubsub;
+use tessera_shard::pubsub::Kind;
 
 /// The Redis version whose behaviour Tessera follows; reported where
 /// clients look for a Redis version (HELLO, INFO).
@@ -146,6 +148,47 @@ static HANDLERS: &[(&str, ConnFn)] = &[
     ("scan", |c, a| Box::pin(keyspace::scan(c, a))),
     ("randomkey", |c, _| Box::pin(keyspace::randomkey(c))),
     ("debug", |c, a| Box::pin(keyspace::debug(c, a))),
+    ("subscribe", |c, a| {
+        pubsub::subscribe(c, a, Kind::Channel);
+        done()
+    }),
+    ("psubscribe", |c, a| {
+        pubsub::subscribe(c, a, Kind::Pattern);
+        done()
+    }),
+    ("ssubscribe", |c, a| {
+        pubsub::subscribe(c, a, Kind::Shard);
+        done()
+    }),
+    ("unsubscribe", |c, a| {
+        pubsub::unsubscribe(c, a, Kind::Channel);
+        done()
+    }),
+    ("punsubscribe", |c, a| {
+        pubsub::unsubscribe(c, a, Kind::Pattern);
+        done()
+    }),
+    ("sunsubscribe", |c, a| {
+        pubsub::unsubscribe(c, a, Kind::Shard);
+        done()
+    }),
+    ("pubsub|channels", |c, a| {
+        Box::pin(pubsub::channels(c, a, Kind::Channel))
+    }),
+    ("pubsub|shardchannels", |c, a| {
+        Box::pin(pubsub::channels(c, a, Kind::Shard))
+    }),
+    ("pubsub|numsub", |c, a| {
+        Box::pin(pubsub::numsub(c, a, Kind::Channel))
+    }),
+    ("pubsub|shardnumsub", |c, a| {
+        Box::pin(pubsub::numsub(c, a, Kind::Shard))
+    }),
+    ("pubsub|numpat", |c, _| Box::pin(pubsub::numpat(c))),
+    ("pubsub|help", |c, _| {
+        pubsub::help(c);
+        done()
+    }),
 ];
 
 /// The handlers by command id (None: not a connection command, or a
@@ -300,6 +343,7 @@ fn select(conn: &mut Conn, args: Args) {
 }
 
 fn reset(conn: &mut Conn) {
+    pubsub::reset(conn);
     conn.co.multi = None;
     conn.co.watching = None;
     conn.db = 0;

@@ -178,6 +178,13 @@ impl Conn {
             return;
         }
         self.meta.borrow_mut().last_cmd = spec.name;
+        // RESP2 subscribed mode (pubsub.rs): one branch otherwise.
+        if self.subs.is_some()
+            && self.proto == Proto::Resp2
+            && crate::pubsub::gate(self, spec, &args)
+        {
+            return;
+        }
         if self.co.multi.is_some() && super::multi::queue(self, spec, id, &args) {
             return;
         }

@@ -78,6 +78,8 @@ pub struct ShardState {
     pub borrowed_keys: HashSet<Vec<u8>>,
     /// The change hook: every write reports the keys it touched here.
     pub changes: Changes,
+    /// Pub/sub subscriptions of this shard's connections.
+    pub pubsub: crate::pubsub::PubSub,
 }
 
 impl ShardState {
@@ -95,6 +97,7 @@ impl ShardState {
             lazy_free_objects: Vec::new(),
             borrowed_keys: HashSet::new(),
             changes: Changes::default(),
+            pubsub: Default::default(),
         }
     }
 

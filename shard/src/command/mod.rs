@@ -11,6 +11,7 @@ pub mod hashes;
 pub mod hll;
 pub mod keys;
 pub mod lists;
+pub mod pubsub;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -46,12 +47,14 @@ pub mod flags {
     pub const ALLOW_BUSY: u32 = 1 << 12;
     pub const BLOCKING: u32 = 1 << 13;
     pub const SKIP_SLOWLOG: u32 = 1 << 14;
+    pub const PUBSUB: u32 = 1 << 15;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
         (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
         (NOSCRIPT, "noscript"),
         (LOADING, "loading"),
         (STALE, "stale"),

@@ -92,7 +92,7 @@ pub const ALL_W: KeySpec = KeySpec::Range {
 pub const CONTAINER: Route = Route::Conn;
 
 /// Every family's commands, in table order.
-fn families() -> [&'static [CommandSpec]; 12] {
+fn families() -> [&'static [CommandSpec]; 13] {
     [
         super::strings::COMMANDS,
         super::keys::COMMANDS,
@@ -106,6 +106,7 @@ fn families() -> [&'static [CommandSpec]; 12] {
         super::geo::COMMANDS,
         super::sets::COMMANDS,
         super::sort::COMMANDS,
+        super::pubsub::COMMANDS,
     ]
 }
 
