@@ -146,13 +146,19 @@ const DEBUG_HELP: &[&str] = &[
     "    it is used instead of the 'key' prefix. These are not propagated to",
     "    replicas. Cluster slots are not respected so keys not belonging to the",
     "    current node can be created in cluster mode.",
+    "SHARD",
+    "    Return the id of the shard this connection lives on (Tessera only).",
     "HELP",
     "    Print this help.",
 ];
 
-/// DEBUG POPULATE count [prefix] [size], and DEBUG HELP.
+/// DEBUG POPULATE count [prefix] [size], DEBUG SHARD and DEBUG HELP.
 pub async fn debug(conn: &mut Conn, args: Args<'_>) {
     let proto = conn.proto;
+    if eq_ic(args.get(1), b"SHARD") && args.len() == 2 {
+        // Tests place connections on chosen shards with it.
+        return Reply::new(&mut conn.wbuf, proto).int(conn.rt.id as i64);
+    }
     if eq_ic(args.get(1), b"HELP") {
         let mut r = Reply::new(&mut conn.wbuf, proto);
         r.array(DEBUG_HELP.len());
