@@ -274,6 +274,7 @@ fn main() {
         run_id: format!("{:040x}", rand::random::<u128>()),
         port: AtomicUsize::new(port as usize),
         config_gen: AtomicU64::new(0),
+        pubsub_live: (0..nshards).map(|_| AtomicBool::new(false)).collect(),
         wakes: (0..nshards)
             .map(|_| net::Wake::new())
             .collect::<Result<_, _>>()

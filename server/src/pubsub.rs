@@ -14,6 +14,7 @@
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -53,6 +54,11 @@ pub struct ConnSubs {
     names: [HashSet<Box<[u8]>>; 3],
 }
 
+/// Tells publishers on other shards whether this shard has subscribers.
+fn mark_live(rt: &ShardRuntime, st: &tessera_shard::command::ShardState) {
+    rt.shared.pubsub_live[rt.id].store(!st.pubsub.is_empty(), Ordering::Release);
+}
+
 fn slot(kind: Kind) -> usize {
     match kind {
         Kind::Channel => 0,
@@ -81,11 +87,9 @@ impl ConnSubs {
         if !self.names[slot(kind)].remove(name) {
             return false;
         }
-        self.rt
-            .state
-            .borrow_mut()
-            .pubsub
-            .unsubscribe(kind, name, self.handle.id);
+        let mut st = self.rt.state.borrow_mut();
+        st.pubsub.unsubscribe(kind, name, self.handle.id);
+        mark_live(&self.rt, &st);
         true
     }
 }
@@ -102,6 +106,7 @@ impl Drop for ConnSubs {
                 st.pubsub.unsubscribe(kind, &name, self.handle.id);
             }
         }
+        mark_live(&self.rt, &st);
         self.handle.meta.borrow_mut().subs = [0; 3];
     }
 }
@@ -164,7 +169,9 @@ pub fn subscribe(conn: &mut Conn, args: Args, kind: Kind) {
     for name in args.iter().skip(1) {
         if subs.names[slot(kind)].insert(name.into()) {
             let sub: Rc<dyn Subscriber> = subs.handle.clone();
-            rt.state.borrow_mut().pubsub.subscribe(kind, name, sub);
+            let mut st = rt.state.borrow_mut();
+            st.pubsub.subscribe(kind, name, sub);
+            mark_live(&rt, &st);
         }
         confirm(
             &mut conn.wbuf,

@@ -56,6 +56,9 @@ pub struct Shared {
     pub wakes: Vec<crate::net::Wake>,
     /// Bumped by CONFIG SET: connections re-read the limits they cache.
     pub config_gen: AtomicU64,
+    /// Per shard: whether its pub/sub registry holds any subscription
+    /// (PUBLISH and SPUBLISH skip the shards where it does not).
+    pub pubsub_live: Vec<AtomicBool>,
 }
 
 impl Shared {

@@ -7,6 +7,7 @@
 //! shard. Replies are assembled back in request order.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use tessera_protocol::{ArgSpan, Args, Proto, Reply};
@@ -544,7 +545,17 @@ impl Conn {
     /// DBSIZE, KEYS, FLUSHDB...: every shard runs it; replies are merged.
     fn fanout(&mut self, id: u16, how: Merge, args: Args) {
         let parts_start = self.co.parts.len();
+        // PUBLISH, SPUBLISH: only shards with subscribers (and this one).
+        let shared = table::by_id(id)
+            .has(flags::PUBSUB)
+            .then(|| self.rt.shared.clone());
         for s in 0..self.rt.nshards() {
+            if shared
+                .as_ref()
+                .is_some_and(|sh| s != self.rt.id && !sh.pubsub_live[s].load(Ordering::Acquire))
+            {
+                continue;
+            }
             let p = self.part(s, id, args.spans(), args.buf());
             self.co.parts.push(p);
         }
