@@ -268,6 +268,51 @@ pub fn parse_memory(s: &str) -> Option<i64> {
     n.checked_mul(mul)
 }
 
+/// `client-output-buffer-limit` as Redis sets it: each `class hard soft
+/// seconds` group given replaces that class's limits and the others stay;
+/// the result is normalized (bytes, `slave` for `replica`).
+fn merge_output_limits(current: &str, value: &str) -> Result<String, String> {
+    const CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
+    let mut limits: [[u64; 3]; 3] = [[0; 3]; 3];
+    let cur: Vec<&str> = current.split_whitespace().collect();
+    for g in cur.chunks(4).filter(|g| g.len() == 4) {
+        if let Some(i) = CLASSES.iter().position(|c| *c == g[0]) {
+            for j in 0..3 {
+                limits[i][j] = parse_memory(g[j + 1]).unwrap_or(0).max(0) as u64;
+            }
+        }
+    }
+    let w: Vec<&str> = value.split_whitespace().collect();
+    if w.len() % 4 != 0 {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    for g in w.chunks(4) {
+        let class = match g[0].to_ascii_lowercase().as_str() {
+            "normal" => 0,
+            "slave" | "replica" => 1,
+            "pubsub" => 2,
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into())
+            }
+        };
+        let hard = parse_memory(g[1]).filter(|&v| v >= 0);
+        let soft = parse_memory(g[2]).filter(|&v| v >= 0);
+        let secs = g[3].parse::<i64>().ok().filter(|&v| v >= 0);
+        let (Some(h), Some(s), Some(t)) = (hard, soft, secs) else {
+            return Err(
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration.".into(),
+            );
+        };
+        limits[class] = [h as u64, s as u64, t as u64];
+    }
+    Ok(CLASSES
+        .iter()
+        .zip(limits)
+        .map(|(c, [h, s, t])| format!("{c} {h} {s} {t}"))
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
 fn validate(p: &Param, value: &str) -> Result<String, String> {
     let bad = |why: &str| {
         Err(format!(
@@ -347,8 +392,14 @@ impl Config {
         let Some(p) = param(name) else {
             return Err(format!("unknown option '{name}'"));
         };
-        let v = validate(p, value).map_err(|e| format!("option '{}': {e}", p.name))?;
-        self.values[Self::index(p.name).unwrap_or(0)] = v;
+        let i = Self::index(p.name).unwrap_or(0);
+        let v = if p.name == "client-output-buffer-limit" {
+            merge_output_limits(&self.values[i], value)
+        } else {
+            validate(p, value)
+        }
+        .map_err(|e| format!("option '{}': {e}", p.name))?;
+        self.values[i] = v;
         Ok(())
     }
 
@@ -362,13 +413,19 @@ impl Config {
         if !p.mutable {
             return Err(format!("ERR CONFIG SET failed (possibly related to argument '{}') - can't set immutable config", p.name));
         }
-        let v = validate(p, value).map_err(|e| {
+        let i = Self::index(p.name).unwrap_or(0);
+        let v = if p.name == "client-output-buffer-limit" {
+            merge_output_limits(&self.values[i], value)
+        } else {
+            validate(p, value)
+        }
+        .map_err(|e| {
             format!(
                 "ERR CONFIG SET failed (possibly related to argument '{}') - {e}",
                 p.name
             )
         })?;
-        self.values[Self::index(p.name).unwrap_or(0)] = v;
+        self.values[i] = v;
         Ok(())
     }
 
@@ -647,6 +704,37 @@ mod tests {
         let e = from_args(&args(&[dir.to_str().unwrap()])).unwrap_err();
         assert!(e.contains("nosuchoption") && e.contains("line 1"), "{e}");
         let _ = std::fs::remove_file(&dir);
+    }
+
+    #[test]
+    fn output_limits_merge_per_class_as_redis() {
+        let mut c = Config::default();
+        c.set_runtime("client-output-buffer-limit", "pubsub 1mb 256kb 60")
+            .unwrap();
+        assert_eq!(
+            c.get("client-output-buffer-limit"),
+            Some("normal 0 0 0 slave 268435456 67108864 60 pubsub 1048576 262144 60")
+        );
+        assert_eq!(c.output_limits_of("pubsub"), (1048576, 262144, 60));
+        c.set_runtime("client-output-buffer-limit", "replica 1k 2k 3 normal 1 2 3")
+            .unwrap();
+        assert_eq!(
+            c.get("client-output-buffer-limit"),
+            Some("normal 1 2 3 slave 1000 2000 3 pubsub 1048576 262144 60")
+        );
+        assert_eq!(c.output_hard_limit(), 1);
+        for (bad, why) in [
+            ("pubsub 1mb", "Wrong number"),
+            ("master 1 2 3", "Invalid client class"),
+            ("pubsub x 1 1", "Error in hard"),
+            ("pubsub 1 1 -1", "Error in hard"),
+        ] {
+            let e = c
+                .set_runtime("client-output-buffer-limit", bad)
+                .unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        assert_eq!(c.output_limits_of("pubsub"), (1048576, 262144, 60));
     }
 
     #[test]

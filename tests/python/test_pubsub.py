@@ -315,7 +315,7 @@ def test_slow_subscriber_is_disconnected_others_keep_receiving():
     r = client()
     old = r.config_get("client-output-buffer-limit")["client-output-buffer-limit"]
     r.config_set("client-output-buffer-limit",
-                 "normal 0 0 0 slave 268435456 67108864 60 pubsub 1048576 262144 60")
+                 "pubsub 1048576 262144 60")
     try:
         slow = on_shard(1, rcvbuf=4096)
         assert slow.call("CLIENT", "SETNAME", "slowsub") == "OK"
