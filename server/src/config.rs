@@ -283,7 +283,7 @@ fn merge_output_limits(current: &str, value: &str) -> Result<String, String> {
         }
     }
     let w: Vec<&str> = value.split_whitespace().collect();
-    if w.len() % 4 != 0 {
+    if !w.len().is_multiple_of(4) {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
     for g in w.chunks(4) {

@@ -286,6 +286,9 @@ impl Conn {
                 self.pubsub_limits = c.output_limits_of("pubsub");
                 self.limits.proto_max_bulk_len = c.proto_max_bulk_len();
             }
+            if self.subs.is_some() {
+                self.meta.borrow_mut().inbox_cap = self.pubsub_limits.0;
+            }
             self.config_gen = gen;
         }
     }

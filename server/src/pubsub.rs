@@ -221,8 +221,12 @@ pub fn unsubscribe(conn: &mut Conn, args: Args, kind: Kind) {
     settle(conn);
 }
 
-/// RESET: every subscription goes, without confirmations.
+/// RESET: every subscription goes, without confirmations (messages
+/// already delivered go out before its reply).
 pub fn reset(conn: &mut Conn) {
+    if conn.subs.is_some() && conn.take_inbox().is_err() {
+        conn.close_after_write = true;
+    }
     conn.subs = None;
     conn.meta.borrow_mut().inbox_cap = 0;
 }
