@@ -83,6 +83,22 @@ impl ClientMeta {
         }
     }
 
+    /// Empties the inbox, appending its messages to `out`; false when the
+    /// connection must close (killed).
+    pub fn drain_messages(&mut self, out: &mut Vec<u8>) -> bool {
+        if self.killed {
+            self.inbox.clear();
+            return false;
+        }
+        self.inbox_bytes = 0;
+        for ev in self.inbox.drain(..) {
+            if let Event::Message(b) = ev {
+                out.extend_from_slice(&b);
+            }
+        }
+        true
+    }
+
     /// One line of CLIENT LIST / CLIENT INFO, with Redis 7's fields.
     pub fn info_line(&self) -> String {
         let now = Instant::now();

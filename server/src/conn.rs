@@ -499,20 +499,11 @@ impl Conn {
     /// Handles what the inbox holds (the recv stays in flight): pub/sub
     /// messages join the write buffer, after every reply already there.
     pub(crate) fn take_inbox(&mut self) -> std::io::Result<()> {
-        use crate::clients::Event;
-        let mut m = self.meta.borrow_mut();
-        if m.killed {
-            m.inbox.clear();
-            return Err(std::io::Error::other("killed"));
+        if self.meta.borrow_mut().drain_messages(&mut self.wbuf) {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("killed"))
         }
-        m.inbox_bytes = 0;
-        for ev in m.inbox.drain(..) {
-            match ev {
-                Event::Kill => {}
-                Event::Message(b) => self.wbuf.extend_from_slice(&b),
-            }
-        }
-        Ok(())
     }
 
     /// Waits for the recv in flight or, meanwhile, for the send in flight

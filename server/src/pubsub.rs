@@ -221,6 +221,16 @@ pub fn unsubscribe(conn: &mut Conn, args: Args, kind: Kind) {
     settle(conn);
 }
 
+/// A subscribed connection's PUBLISH delivered to itself (on its own
+/// shard, the only one that can): the message goes before the reply, as
+/// in Redis. A killed connection keeps its flag and closes after the batch.
+pub fn own_messages(conn: &mut Conn) {
+    let mut msgs = Vec::new();
+    if conn.meta.borrow_mut().drain_messages(&mut msgs) && !msgs.is_empty() {
+        conn.local_reply(|out| out.extend_from_slice(&msgs));
+    }
+}
+
 /// RESET: every subscription goes, without confirmations (messages
 /// already delivered go out before its reply).
 pub fn reset(conn: &mut Conn) {

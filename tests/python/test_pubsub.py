@@ -300,6 +300,19 @@ def test_resp3_push_messages_while_running_commands():
     pub.close()
 
 
+def test_resp3_publish_to_own_channel_pushes_before_the_reply():
+    c = on_shard(1)
+    c.call("HELLO", "3")
+    c.call("SUBSCRIBE", "me")
+    c.call("PSUBSCRIBE", "m*")
+    c.send("PUBLISH", "me", "hi")
+    # As Redis: both pushes, then the count.
+    assert c.read() == Push([b"message", b"me", b"hi"])
+    assert c.read() == Push([b"pmessage", b"m*", b"me", b"hi"])
+    assert c.read() == 2
+    c.close()
+
+
 def test_redis_py_resp3_pubsub():
     r = client(protocol=3)
     p = r.pubsub()

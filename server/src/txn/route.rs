@@ -559,6 +559,10 @@ impl Conn {
             let p = self.part(s, id, args.spans(), args.buf());
             self.co.parts.push(p);
         }
+        if shared.is_some() && self.subs.is_some() {
+            // Its own channel's message comes before PUBLISH's reply.
+            crate::pubsub::own_messages(self);
+        }
         self.count_call(id);
         self.co.segs.push(Seg::Merge {
             how,
