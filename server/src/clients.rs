@@ -83,6 +83,11 @@ impl ClientMeta {
         }
     }
 
+    /// Whether the client is subscribed to anything (Redis's pubsub class).
+    pub fn is_pubsub(&self) -> bool {
+        self.subs.iter().any(|&n| n > 0)
+    }
+
     /// Empties the inbox, appending its messages to `out`; false when the
     /// connection must close (killed).
     pub fn drain_messages(&mut self, out: &mut Vec<u8>) -> bool {
@@ -111,7 +116,7 @@ impl ClientMeta {
             self.name,
             now.duration_since(self.created).as_secs(),
             (tessera_shard::util::now_ms() - self.last_active_ms).max(0) / 1000,
-            if self.subs.iter().any(|&n| n > 0) {
+            if self.is_pubsub() {
                 "P"
             } else {
                 "N"

@@ -228,6 +228,9 @@ def test_pubsub_introspection_across_shards():
     lines = [l for l in r.client_list() if l["sub"] == "2" and l["psub"] == "1"]
     assert len(lines) == SHARDS
     assert all(l["psub"] == "1" and l["ssub"] == "1" and "P" in l["flags"] for l in lines)
+    ids = sorted(int(l["id"]) for l in lines)
+    assert sorted(int(l["id"]) for l in r.client_list(_type="pubsub")) == ids
+    assert not set(ids) & {int(l["id"]) for l in r.client_list(_type="normal")}
     # Memory comes back when the clients go: nothing stays registered.
     for c in conns:
         c.close()
@@ -235,6 +238,23 @@ def test_pubsub_introspection_across_shards():
     assert wait_until(lambda: r.pubsub_channels("intro:*") == [])
     assert r.execute_command("PUBSUB", "SHARDCHANNELS", "intro:*") == []
     assert r.publish("intro:all", "x") == 0
+
+
+def test_client_kill_type_pubsub_closes_subscribers_on_every_shard():
+    r = client()
+    conns = [on_shard(s) for s in range(SHARDS)]
+    for c in conns:
+        c.call("SUBSCRIBE", "killme")
+    other = on_shard(0)
+    assert r.execute_command("CLIENT", "KILL", "TYPE", "pubsub") == SHARDS
+    for c in conns:
+        with pytest.raises((ConnectionError, OSError)):
+            c.read()
+    assert other.call("PING") == "PONG"
+    assert wait_until(lambda: r.pubsub_numsub("killme") == [(b"killme", 0)])
+    with pytest.raises(redis.ResponseError, match="Unknown client type 'foo'"):
+        r.execute_command("CLIENT", "KILL", "TYPE", "foo")
+    other.close()
 
 
 def test_resp2_subscribed_mode_allows_only_subscription_commands():

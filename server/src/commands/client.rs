@@ -124,6 +124,8 @@ pub fn help(conn: &mut Conn, _args: Args<'_>) {
 pub async fn list(conn: &mut Conn, args: Args<'_>) {
     let proto = conn.proto;
     let mut ids: Option<Vec<u64>> = None;
+    // TYPE pubsub / normal: subscribed clients, or the others.
+    let mut pubsub: Option<bool> = None;
     let mut i = 2;
     while i < args.len() {
         if eq_ic(args.get(i), b"TYPE") && i + 1 < args.len() {
@@ -138,7 +140,11 @@ pub async fn list(conn: &mut Conn, args: Args<'_>) {
                 return Reply::new(&mut conn.wbuf, proto)
                     .error(&format!("ERR Unknown client type '{t}'"));
             }
-            if !eq_ic(t, b"normal") {
+            if eq_ic(t, b"pubsub") {
+                pubsub = Some(true);
+            } else if eq_ic(t, b"normal") {
+                pubsub = Some(false);
+            } else {
                 ids = Some(Vec::new());
             }
             i += 2;
@@ -164,16 +170,19 @@ pub async fn list(conn: &mut Conn, args: Args<'_>) {
                 rt.clients
                     .borrow()
                     .iter()
-                    .map(|(_, m)| (m.borrow().id, m.borrow().info_line()))
+                    .map(|(_, m)| {
+                        let m = m.borrow();
+                        (m.id, m.is_pubsub(), m.info_line())
+                    })
                     .collect::<Vec<_>>()
             })
         })
         .await;
-    let mut all: Vec<(u64, String)> = lines.into_iter().flatten().flatten().collect();
-    all.sort_by_key(|(id, _)| *id);
+    let mut all: Vec<(u64, bool, String)> = lines.into_iter().flatten().flatten().collect();
+    all.sort_by_key(|(id, _, _)| *id);
     let mut text = String::new();
-    for (id, l) in all {
-        if ids.as_ref().is_none_or(|v| v.contains(&id)) {
+    for (id, ps, l) in all {
+        if ids.as_ref().is_none_or(|v| v.contains(&id)) && pubsub.is_none_or(|p| p == ps) {
             text.push_str(&l);
             text.push('\n');
         }
@@ -188,6 +197,8 @@ struct KillFilter {
     addr: Option<String>,
     laddr: Option<String>,
     skip: Option<u64>,
+    /// TYPE pubsub (true) or normal (false).
+    pubsub: Option<bool>,
     /// The connection asking: marked, but its socket is left for the reply.
     me: u64,
 }
@@ -230,9 +241,22 @@ pub async fn kill(conn: &mut Conn, args: Args<'_>) {
                     return Reply::new(&mut conn.wbuf, proto).error("ERR syntax error");
                 }
             } else if eq_ic(opt, b"TYPE") || eq_ic(opt, b"USER") || eq_ic(opt, b"MAXAGE") {
-                // Every client is a normal client of the default user here.
-                if eq_ic(opt, b"TYPE") && !eq_ic(val, b"normal") {
-                    f.id = Some(0);
+                // Every client is a normal or pubsub client of the
+                // default user here.
+                if eq_ic(opt, b"TYPE") {
+                    if eq_ic(val, b"pubsub") {
+                        f.pubsub = Some(true);
+                    } else if eq_ic(val, b"normal") {
+                        f.pubsub = Some(false);
+                    } else if eq_ic(val, b"master")
+                        || eq_ic(val, b"replica")
+                        || eq_ic(val, b"slave")
+                    {
+                        f.id = Some(0);
+                    } else {
+                        return Reply::new(&mut conn.wbuf, proto)
+                            .error(&format!("ERR Unknown client type '{v}'"));
+                    }
                 }
             } else {
                 return Reply::new(&mut conn.wbuf, proto).error("ERR syntax error");
@@ -254,7 +278,8 @@ pub async fn kill(conn: &mut Conn, args: Args<'_>) {
                     let hit = f.id.is_none_or(|id| id == m.id)
                         && f.addr.as_ref().is_none_or(|a| *a == m.addr)
                         && f.laddr.as_ref().is_none_or(|a| *a == m.laddr)
-                        && f.skip != Some(m.id);
+                        && f.skip != Some(m.id)
+                        && f.pubsub.is_none_or(|p| p == m.is_pubsub());
                     if hit {
                         if m.id == f.me {
                             // This connection: it closes once it replied.
