@@ -623,7 +623,8 @@ impl Periodic {
                 let cutoff = tessera_shard::util::now_ms() - idle as i64 * 1000;
                 for (_, m) in rt.clients.borrow().iter() {
                     let mut m = m.borrow_mut();
-                    if m.last_active_ms < cutoff && !m.killed {
+                    // Subscribers wait for messages: never idle (Redis).
+                    if m.last_active_ms < cutoff && !m.killed && !m.is_pubsub() {
                         m.deliver(crate::clients::Event::Kill);
                     }
                 }

@@ -257,6 +257,24 @@ def test_client_kill_type_pubsub_closes_subscribers_on_every_shard():
     other.close()
 
 
+def test_idle_timeout_spares_subscribers():
+    r = client()
+    r.config_set("timeout", 1)
+    try:
+        sub = on_shard(3)
+        sub.call("SUBSCRIBE", "quiet")
+        idle = on_shard(3)
+        time.sleep(2.5)
+        # As in Redis, a subscriber is never closed for being idle.
+        assert r.publish("quiet", "still here") == 1
+        assert sub.read() == [b"message", b"quiet", b"still here"]
+        with pytest.raises((ConnectionError, OSError)):
+            idle.call("PING")
+    finally:
+        r.config_set("timeout", 0)
+    sub.close()
+
+
 def test_resp2_subscribed_mode_allows_only_subscription_commands():
     c = on_shard(1)
     assert c.call("SUBSCRIBE", "m2") == [b"subscribe", b"m2", 1]
