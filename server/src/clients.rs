@@ -29,15 +29,21 @@ pub struct ClientMeta {
     pub inbox: VecDeque<Event>,
     /// Wakes the connection when it waits for its socket.
     pub waker: Option<Waker>,
+    /// Set while the client is blocked (BLPOP...): its claim, which CLIENT
+    /// UNBLOCK takes.
+    pub blocked: Option<std::sync::Arc<tessera_shard::blocking::BlockState>>,
 }
 
 /// What can reach a connection besides its own replies. CLIENT KILL and
-/// the idle timeout use it now; pub/sub messages and unblocking are meant
+/// the idle timeout and CLIENT UNBLOCK use it; pub/sub messages are meant
 /// to come the same way.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event {
     /// Close the connection (CLIENT KILL, `timeout`).
     Kill,
+    /// CLIENT UNBLOCK took the blocked client's claim: it replies as on a
+    /// timeout, or with an UNBLOCKED error.
+    Unblock { error: bool },
 }
 
 impl ClientMeta {
@@ -57,7 +63,7 @@ impl ClientMeta {
     pub fn info_line(&self) -> String {
         let now = Instant::now();
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -65,6 +71,7 @@ impl ClientMeta {
             self.name,
             now.duration_since(self.created).as_secs(),
             (tessera_shard::util::now_ms() - self.last_active_ms).max(0) / 1000,
+            if self.blocked.is_some() { "b" } else { "N" },
             self.db,
             self.qbuf,
             self.qbuf.max(1024),

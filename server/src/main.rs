@@ -1,6 +1,7 @@
 //! tessera-server: a Redis-compatible, thread-per-core, shared-nothing store.
 
 mod alloc;
+mod blocked;
 mod clients;
 mod commands;
 mod config;
@@ -268,6 +269,7 @@ fn main() {
         connected: AtomicUsize::new(0),
         total_connections: AtomicU64::new(0),
         rejected_connections: AtomicU64::new(0),
+        blocked_clients: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
         started: Instant::now(),
         run_id: format!("{:040x}", rand::random::<u128>()),

@@ -143,6 +143,7 @@ static HANDLERS: &[(&str, ConnFn)] = &[
     }),
     ("client|list", |c, a| Box::pin(client::list(c, a))),
     ("client|kill", |c, a| Box::pin(client::kill(c, a))),
+    ("client|unblock", |c, a| Box::pin(client::unblock(c, a))),
     ("scan", |c, a| Box::pin(keyspace::scan(c, a))),
     ("randomkey", |c, _| Box::pin(keyspace::randomkey(c))),
     ("debug", |c, a| Box::pin(keyspace::debug(c, a))),

@@ -150,11 +150,22 @@ pub struct Ctx<'a> {
     pub db: usize,
     /// Milliseconds since the Unix epoch, read once per batch.
     pub now: i64,
+    /// A blocking command (BLPOP...) that finds nothing to serve may
+    /// block: it sets `blocked` and replies nothing. False inside MULTI,
+    /// where it answers as if its timeout had passed, as Redis does.
+    pub may_block: bool,
+    pub blocked: bool,
 }
 
 impl<'a> Ctx<'a> {
     pub fn new(shard: &'a mut ShardState, db: usize, now: i64) -> Self {
-        Ctx { shard, db, now }
+        Ctx {
+            shard,
+            db,
+            now,
+            may_block: false,
+            blocked: false,
+        }
     }
 
     /// The selected database.
