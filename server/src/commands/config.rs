@@ -48,7 +48,7 @@ fn is_local(addr: &str) -> bool {
 
 /// CONFIG SET
 pub async fn set(conn: &mut Conn, args: Args<'_>) {
-    if args.len() % 2 == 1 {
+    if !args.len().is_multiple_of(2) {
         return Reply::new(&mut conn.wbuf, conn.proto).error("ERR syntax error");
     }
     let pairs: Vec<(String, String)> = (2..args.len())

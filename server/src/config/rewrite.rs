@@ -133,11 +133,11 @@ fn repr(s: &str) -> String {
 /// A byte count as redis.conf writes it (gb, mb, kb when exact).
 fn memory(bytes: u64) -> String {
     const KB: u64 = 1024;
-    if bytes != 0 && bytes % (KB * KB * KB) == 0 {
+    if bytes != 0 && bytes.is_multiple_of(KB * KB * KB) {
         format!("{}gb", bytes / (KB * KB * KB))
-    } else if bytes != 0 && bytes % (KB * KB) == 0 {
+    } else if bytes != 0 && bytes.is_multiple_of(KB * KB) {
         format!("{}mb", bytes / (KB * KB))
-    } else if bytes != 0 && bytes % KB == 0 {
+    } else if bytes != 0 && bytes.is_multiple_of(KB) {
         format!("{}kb", bytes / KB)
     } else {
         bytes.to_string()

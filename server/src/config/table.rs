@@ -7,6 +7,9 @@ pub const MEM: u8 = 1;
 pub const PERCENT: u8 = 2;
 pub const OCTAL: u8 = 4;
 
+/// A validity test of a string value (Redis's is_valid_fn).
+pub type Check = fn(&str) -> Result<(), &'static str>;
+
 /// How a parameter's value is parsed, shown and rewritten.
 #[derive(Clone, Copy, Debug)]
 pub enum Kind {
@@ -27,7 +30,7 @@ pub enum Kind {
     /// matters to CONFIG REWRITE); `check` a validity test.
     Str {
         null_if_empty: bool,
-        check: Option<fn(&str) -> Result<(), &'static str>>,
+        check: Option<Check>,
     },
     /// A parameter with its own syntax.
     Special(Special),
@@ -218,7 +221,7 @@ const fn s(
     name: &'static str,
     default: &'static str,
     flags: u8,
-    check: Option<fn(&str) -> Result<(), &'static str>>,
+    check: Option<Check>,
     effect: Effect,
 ) -> Param {
     Param {

@@ -59,13 +59,10 @@ pub fn memtoull(s: &str) -> Option<u64> {
     }
     let mut v: u64 = 0;
     for c in s[..digits].bytes() {
-        v = match v
+        v = v
             .checked_mul(10)
             .and_then(|v| v.checked_add((c - b'0') as u64))
-        {
-            Some(v) => v,
-            None => u64::MAX,
-        };
+            .unwrap_or(u64::MAX);
     }
     if v > u64::MAX / mul {
         return None;
@@ -367,7 +364,7 @@ fn set_special(
             } else {
                 args
             };
-            if args.len() % 2 == 1 {
+            if !args.len().is_multiple_of(2) {
                 return Err("Invalid save parameters".into());
             }
             let mut pairs = Vec::new();
@@ -391,7 +388,7 @@ fn set_special(
             Ok(out.join(" "))
         }
         Special::ClientOutputBufferLimit => {
-            if args.len() % 4 != 0 {
+            if !args.len().is_multiple_of(4) {
                 return Err("Wrong number of arguments in buffer limit configuration.".into());
             }
             let mut classes: Vec<[String; 4]> = cur
