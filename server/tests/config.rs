@@ -58,13 +58,25 @@ impl Lossy for Child {
     }
 }
 
-fn start(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_tessera-server"))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start tessera-server")
+/// A started server, killed when dropped (also when a test fails).
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(args: &[&str]) -> Running {
+    Running(
+        Command::new(env!("CARGO_BIN_EXE_tessera-server"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tessera-server"),
+    )
 }
 
 fn get(c: &mut redis::Connection, name: &str) -> String {
@@ -73,9 +85,8 @@ fn get(c: &mut redis::Connection, name: &str) -> String {
     v[1].clone()
 }
 
-fn stop(mut child: Child) {
-    let _ = child.kill();
-    let _ = child.wait();
+fn stop(child: Running) {
+    drop(child);
 }
 
 /// Debian's /etc/redis/redis.conf, copied unmodified, loads; the options a
@@ -109,7 +120,7 @@ fn stock_debian_redis_conf_loads() {
         "--dir",
         dir.to_str().unwrap(),
     ]);
-    let mut c = wait_ready(port, &mut Some(&mut child));
+    let mut c = wait_ready(port, &mut Some(&mut child.0));
     let _: () = cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
     assert_eq!(cmd("GET").arg("k").query::<String>(&mut c).unwrap(), "v");
     // From the file.
@@ -140,7 +151,7 @@ fn stock_debian_redis_conf_loads() {
         .trim()
         .parse()
         .unwrap();
-    assert_eq!(pid, child.id());
+    assert_eq!(pid, child.0.id());
     let log = std::fs::read_to_string(&logfile).unwrap();
     assert!(log.contains("Configuration loaded from"), "{log}");
     // CONFIG REWRITE keeps the stock file's comments and updates in place.
@@ -187,7 +198,7 @@ fn config_rewrite_updates_the_file() {
         "--shards",
         "1",
     ]);
-    let mut c = wait_ready(port, &mut Some(&mut child));
+    let mut c = wait_ready(port, &mut Some(&mut child.0));
     let _: () = cmd("CONFIG")
         .arg("SET")
         .arg("slave-read-only")
@@ -212,7 +223,7 @@ fn config_rewrite_updates_the_file() {
     stop(child);
     // The rewritten file brings the same settings back.
     let mut child = start(&[conf.to_str().unwrap()]);
-    let mut c = wait_ready(port, &mut Some(&mut child));
+    let mut c = wait_ready(port, &mut Some(&mut child.0));
     assert_eq!(get(&mut c, "replica-read-only"), "no");
     assert_eq!(get(&mut c, "timeout"), "10");
     assert_eq!(get(&mut c, "maxmemory"), "1073741824");
@@ -225,7 +236,7 @@ fn config_rewrite_updates_the_file() {
     // Without a config file.
     let port = free_port();
     let mut child = start(&["--port", &port.to_string(), "--shards", "1"]);
-    let mut c = wait_ready(port, &mut Some(&mut child));
+    let mut c = wait_ready(port, &mut Some(&mut child.0));
     let e = cmd("CONFIG")
         .arg("REWRITE")
         .query::<()>(&mut c)
