@@ -113,6 +113,10 @@ static HANDLERS: &[(&str, ConnFn)] = &[
     }),
     ("config|set", |c, a| Box::pin(config::set(c, a))),
     ("config|resetstat", |c, a| Box::pin(config::resetstat(c, a))),
+    ("config|rewrite", |c, a| {
+        config::rewrite(c, a);
+        done()
+    }),
     ("config|help", |c, a| {
         config::help(c, a);
         done()

@@ -46,7 +46,7 @@ impl Default for ShardConfig {
             active_expire_effort: 1,
             hz: 10,
             list_max_listpack_size: -2,
-            hash_max_listpack_entries: 128,
+            hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,

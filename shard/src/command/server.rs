@@ -286,6 +286,18 @@ static CONFIG_SUBS: &[CommandSpec] = &[
         "O(1)"
     ),
     cmd!(
+        "config|rewrite",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        A_ADMIN | A_SLOW | A_DANGER,
+        "server",
+        NO_KEYS,
+        Route::Conn,
+        "Persists the effective configuration to file.",
+        "2.8.0",
+        "O(1)"
+    ),
+    cmd!(
         "config|help",
         2,
         LOADING | STALE,
