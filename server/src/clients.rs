@@ -37,15 +37,21 @@ pub struct ClientMeta {
     /// closed, as its output buffer would be.
     pub inbox_bytes: usize,
     pub inbox_cap: usize,
+    /// Set while the client is blocked (BLPOP...): its claim, which CLIENT
+    /// UNBLOCK takes.
+    pub blocked: Option<std::sync::Arc<tessera_shard::blocking::BlockState>>,
 }
 
 /// What can reach a connection besides its own replies. CLIENT KILL and
-/// the idle timeout use it now; pub/sub messages and unblocking are meant
+/// the idle timeout and CLIENT UNBLOCK use it; pub/sub messages are meant
 /// to come the same way.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event {
     /// Close the connection (CLIENT KILL, `timeout`).
     Kill,
+    /// CLIENT UNBLOCK took the blocked client's claim: it replies as on a
+    /// timeout, or with an UNBLOCKED error.
+    Unblock { error: bool },
     /// A pub/sub message, encoded for the connection's protocol, shared
     /// with the other subscribers of its shard.
     Message(Bytes),
@@ -57,6 +63,7 @@ impl ClientMeta {
     pub fn deliver(&mut self, ev: Event) {
         match &ev {
             Event::Kill => self.killed = true,
+            Event::Unblock { .. } => {}
             Event::Message(m) => {
                 if self.killed {
                     return;
@@ -80,6 +87,17 @@ impl ClientMeta {
         self.inbox.push_back(ev);
         if let Some(w) = self.waker.take() {
             w.wake();
+        }
+    }
+
+    /// CLIENT LIST's flags, in Redis's order: P (subscribed), b (blocked),
+    /// or N for none.
+    fn flags(&self) -> &'static str {
+        match (self.is_pubsub(), self.blocked.is_some()) {
+            (true, true) => "Pb",
+            (true, false) => "P",
+            (false, true) => "b",
+            (false, false) => "N",
         }
     }
 
@@ -116,11 +134,7 @@ impl ClientMeta {
             self.name,
             now.duration_since(self.created).as_secs(),
             (tessera_shard::util::now_ms() - self.last_active_ms).max(0) / 1000,
-            if self.is_pubsub() {
-                "P"
-            } else {
-                "N"
-            },
+            self.flags(),
             self.db,
             self.subs[0],
             self.subs[1],

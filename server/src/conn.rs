@@ -50,7 +50,7 @@ const OUT_FLUSH: usize = 8 * 1024 * 1024;
 pub struct Conn {
     pub rt: Rc<ShardRuntime>,
     /// The socket; its I/O goes through the shard's ring (net.rs).
-    fd: std::os::fd::RawFd,
+    pub(crate) fd: std::os::fd::RawFd,
     pub meta: Rc<RefCell<ClientMeta>>,
     rbuf: BytesMut,
     pub wbuf: Vec<u8>,
@@ -88,7 +88,7 @@ pub struct Conn {
     config_gen: u64,
     /// The last reply buffer's send, still in flight: the next recv is
     /// posted without waiting for it (one wake-up per request, not two).
-    sending: Option<(crate::net::OpFuture, usize)>,
+    pub(crate) sending: Option<(crate::net::OpFuture, usize)>,
     /// A spare write buffer, swapped in while the other is being sent.
     spare: Vec<u8>,
     /// Bytes of the send in flight (for the output limit).
@@ -160,6 +160,7 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         obuf: 0,
         killed: false,
         inbox: Default::default(),
+        blocked: None,
         waker: None,
         subs: [0; 3],
         inbox_bytes: 0,
@@ -307,7 +308,7 @@ impl Conn {
     /// it must not wait for our next request); a finished one gives its
     /// buffer back as the spare when more replies wait to go out, and to
     /// the allocator otherwise (or when one large reply grew it).
-    fn send_done(&mut self, done: crate::net::Completed) -> std::io::Result<()> {
+    pub(crate) fn send_done(&mut self, done: crate::net::Completed) -> std::io::Result<()> {
         let Some((_, from)) = self.sending.take() else {
             return Ok(());
         };
@@ -331,7 +332,7 @@ impl Conn {
     /// they wait in `wbuf` and go out when that send completes (as Redis
     /// keeps a reply list), so reading is never held up by a client that
     /// writes without reading. The hard output limit bounds what waits.
-    fn write_out(&mut self) -> std::io::Result<()> {
+    pub(crate) fn write_out(&mut self) -> std::io::Result<()> {
         if self.wbuf.is_empty() {
             return Ok(());
         }

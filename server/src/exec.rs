@@ -25,21 +25,56 @@ pub fn execute(
     count: bool,
     out: &mut Vec<u8>,
 ) {
+    run(state, id, args, db, proto, now, count, false, out);
+}
+
+/// `execute` for a blocking command that may block: true when it found
+/// nothing to serve it and replied nothing (the caller registers it).
+#[allow(clippy::too_many_arguments)]
+pub fn execute_may_block(
+    state: &mut ShardState,
+    id: u16,
+    args: Args,
+    db: usize,
+    proto: Proto,
+    now: i64,
+    count: bool,
+    out: &mut Vec<u8>,
+) -> bool {
+    run(state, id, args, db, proto, now, count, true, out)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn run(
+    state: &mut ShardState,
+    id: u16,
+    args: Args,
+    db: usize,
+    proto: Proto,
+    now: i64,
+    count: bool,
+    may_block: bool,
+    out: &mut Vec<u8>,
+) -> bool {
     let spec: &'static CommandSpec = table::by_id(id);
     let handler = match spec.route {
         Route::Keyed(h, _) | Route::Local(h) | Route::Fanout(h, _) => h,
         Route::Conn => {
             // Never forwarded; reaching here is a routing bug, reported, not a crash.
             Reply::new(out, proto).error("ERR internal error: connection command on a shard");
-            return;
+            return false;
         }
     };
     let start = out.len();
     let t = crate::cycles::ticks();
+    let mut blocked = false;
     let r = catch_unwind(AssertUnwindSafe(|| {
         let mut ctx = Ctx::new(state, db, now);
+        ctx.may_block = may_block;
         let mut reply = Reply::new(out, proto);
         handler(&mut ctx, args, &mut reply);
+        blocked = ctx.blocked;
     }));
     if r.is_err() {
         // A handler bug must not take the server down: the client gets an
@@ -50,7 +85,7 @@ pub fn execute(
     }
     // The change hook: a write reports the keys it changed (one branch
     // while nothing listens).
-    if state.changes.active() && spec.has(flags::WRITE) {
+    if state.changes.active() && spec.has(flags::WRITE) && !blocked {
         report_writes(state, spec, &args, db, &out[start..]);
     }
     if count {
@@ -63,6 +98,7 @@ pub fn execute(
         }
         state.stats.total_commands += 1;
     }
+    blocked
 }
 
 /// Tells the change hook which keys a write command changed: its written

@@ -1,6 +1,7 @@
 //! tessera-server: a Redis-compatible, thread-per-core, shared-nothing store.
 
 mod alloc;
+mod blocked;
 mod clients;
 mod commands;
 mod config;
@@ -209,7 +210,20 @@ fn main() {
         std::process::exit(placement::print_plan(&placement_args, cfg.shards()));
     }
     let plan = placement::make_plan(&placement_args, cfg.shards()).unwrap_or_else(|e| fatal(&e));
+    if let Err(e) = std::env::set_current_dir(cfg.dir()) {
+        fatal(&format!("Can't chdir to '{}': {e}", cfg.dir()));
+    }
+    let supervised = supervision(cfg.supervised());
+    if cfg.daemonize() && supervised.is_none() {
+        daemonize();
+    }
     logging::init(cfg.loglevel(), cfg.logfile()).unwrap_or_else(|e| fatal(&e));
+    let pidfile = cfg.pidfile();
+    if let Some(p) = &pidfile {
+        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
+            log::warn!("Failed to write PID file: {e}");
+        }
+    }
     log::info!(
         "Tessera {} starting (Redis {} compatible), pid={}",
         env!("CARGO_PKG_VERSION"),
@@ -269,6 +283,7 @@ fn main() {
         connected: AtomicUsize::new(0),
         total_connections: AtomicU64::new(0),
         rejected_connections: AtomicU64::new(0),
+        blocked_clients: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
         started: Instant::now(),
         run_id: format!("{:040x}", rand::random::<u128>()),
@@ -332,6 +347,9 @@ fn main() {
     for a in &addrs {
         log::info!("Ready to accept connections tcp on {a} ({nshards} shards)");
     }
+    if let Some(how) = supervised {
+        notify_ready(how);
+    }
 
     // Wait for SHUTDOWN or a signal.
     while !shared.stop.load(Ordering::SeqCst) {
@@ -356,5 +374,84 @@ fn main() {
     for h in handles {
         let _ = h.join();
     }
+    if let Some(p) = &pidfile {
+        let _ = std::fs::remove_file(p);
+    }
     log::warn!("Tessera is now ready to exit, bye bye...");
+}
+
+/// How the server tells a supervisor it is ready (Redis's `supervised`):
+/// systemd through NOTIFY_SOCKET, upstart by stopping itself; `auto`
+/// picks whichever the environment shows. None: not supervised.
+#[derive(Clone, Copy)]
+enum Supervisor {
+    Systemd,
+    Upstart,
+}
+
+fn supervision(mode: &str) -> Option<Supervisor> {
+    let systemd = std::env::var_os("NOTIFY_SOCKET").is_some();
+    let upstart = std::env::var_os("UPSTART_JOB").is_some();
+    match mode {
+        "systemd" if systemd => Some(Supervisor::Systemd),
+        "upstart" if upstart => Some(Supervisor::Upstart),
+        "auto" if systemd => Some(Supervisor::Systemd),
+        "auto" if upstart => Some(Supervisor::Upstart),
+        _ => None,
+    }
+}
+
+fn notify_ready(how: Supervisor) {
+    match how {
+        Supervisor::Systemd => {
+            let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+                return;
+            };
+            let path = path.to_string_lossy().into_owned();
+            let sock = match std::os::unix::net::UnixDatagram::unbound() {
+                Ok(s) => s,
+                Err(e) => return log::warn!("Can't notify systemd: {e}"),
+            };
+            let sent = if let Some(abstract_name) = path.strip_prefix('@') {
+                use std::os::linux::net::SocketAddrExt as _;
+                std::os::unix::net::SocketAddr::from_abstract_name(abstract_name.as_bytes())
+                    .and_then(|a| sock.send_to_addr(b"READY=1\n", &a))
+            } else {
+                sock.send_to(b"READY=1\n", &path)
+            };
+            match sent {
+                Ok(_) => log::info!("Supervised by systemd. Please make sure you set appropriate values for TimeoutStartSec and TimeoutStopSec in your service unit."),
+                Err(e) => log::warn!("Can't notify systemd ({path}): {e}"),
+            }
+        }
+        Supervisor::Upstart => {
+            log::info!("Supervised by upstart, will stop to signal readiness.");
+            // SAFETY: stops our own process until upstart continues it.
+            unsafe { libc::raise(libc::SIGSTOP) };
+        }
+    }
+}
+
+/// Goes to the background as redis-server does with `daemonize yes`:
+/// fork (the parent exits), a new session, standard streams on /dev/null.
+/// Called before any thread is started.
+fn daemonize() {
+    // SAFETY: fork/setsid/dup2 in a process that has no other thread yet.
+    unsafe {
+        match libc::fork() {
+            -1 => fatal(&format!("fork: {}", std::io::Error::last_os_error())),
+            0 => {}
+            _ => std::process::exit(0),
+        }
+        libc::setsid();
+        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if fd != -1 {
+            libc::dup2(fd, 0);
+            libc::dup2(fd, 1);
+            libc::dup2(fd, 2);
+            if fd > 2 {
+                libc::close(fd);
+            }
+        }
+    }
 }

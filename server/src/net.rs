@@ -80,6 +80,10 @@ enum Buf {
     None,
     Recv(BytesMut),
     Send(Vec<u8>),
+    /// A timeout's duration, which the kernel reads until it completes
+    /// (held, never read here).
+    #[allow(dead_code)]
+    Timeout(Box<types::Timespec>),
 }
 
 enum State {
@@ -208,6 +212,41 @@ impl NetRing {
             .build()
             .user_data(UNWATCHED);
         self.push(sqe);
+    }
+
+    /// Completes after `after` (a blocked client's timeout): in the ring,
+    /// so it costs nothing while it waits and wakes the shard on time.
+    pub fn timeout(self: &Rc<Self>, after: Duration) -> OpFuture {
+        let ts = Box::new(types::Timespec::from(after));
+        let ptr: *const types::Timespec = &*ts;
+        let key = self.ops.borrow_mut().insert(Op {
+            state: State::Waiting(None),
+            buf: Buf::Timeout(ts),
+        });
+        let sqe = opcode::Timeout::new(ptr).build().user_data(key as u64);
+        self.push(sqe);
+        OpFuture {
+            ring: self.clone(),
+            key: Some(key),
+        }
+    }
+
+    /// Completes when the peer of socket `fd` closes or resets it (a
+    /// blocked client that goes away), not when it sends data.
+    pub fn peer_closed(self: &Rc<Self>, fd: RawFd) -> OpFuture {
+        let key = self.ops.borrow_mut().insert(Op {
+            state: State::Waiting(None),
+            buf: Buf::None,
+        });
+        let mask = (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) as u32;
+        let sqe = opcode::PollAdd::new(types::Fd(fd), mask)
+            .build()
+            .user_data(key as u64);
+        self.push(sqe);
+        OpFuture {
+            ring: self.clone(),
+            key: Some(key),
+        }
     }
 
     /// Accepts a connection on a listening socket.
@@ -346,7 +385,7 @@ impl Future for OpFuture {
                         recv = Some(b);
                     }
                     Buf::Send(b) => send = Some(b),
-                    Buf::None => {}
+                    Buf::None | Buf::Timeout(_) => {}
                 }
                 Poll::Ready(Completed { result, recv, send })
             }

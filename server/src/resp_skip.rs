@@ -64,6 +64,15 @@ pub fn parse_int_reply(buf: &[u8]) -> Option<i64> {
     std::str::from_utf8(&buf[1..end]).ok()?.parse().ok()
 }
 
+/// The body of a bulk string reply (`$n\r\n...\r\n`); None for anything
+/// else (a null, an error).
+pub fn bulk_body(buf: &[u8]) -> Option<&[u8]> {
+    let rest = buf.strip_prefix(b"$")?;
+    let nl = memchr::memchr(b'\r', rest)?;
+    let n: usize = std::str::from_utf8(&rest[..nl]).ok()?.parse().ok()?;
+    rest.get(nl + 2..nl + 2 + n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

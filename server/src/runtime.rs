@@ -47,6 +47,8 @@ pub struct Shared {
     pub connected: AtomicUsize,
     pub total_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
+    /// Clients blocked now (BLPOP...), for INFO.
+    pub blocked_clients: AtomicUsize,
     pub stop: AtomicBool,
     pub started: Instant,
     pub run_id: String,
@@ -156,7 +158,7 @@ impl ShardRuntime {
         Ok(())
     }
 
-    fn respond(&self, shard: usize, resp: Response) {
+    pub(crate) fn respond(&self, shard: usize, resp: Response) {
         post(
             &self.responses,
             &mut self.outbox.borrow_mut()[shard].responses,
@@ -329,6 +331,9 @@ impl ShardRuntime {
     /// the freed keys to whoever waits for them.
     pub fn release_here(&self, tx: TxId) {
         let granted = self.locks.borrow_mut().release(tx);
+        // Clients blocked on keys the transaction wrote are served before
+        // anyone it made wait runs.
+        self.serve_ready();
         for (_, w) in granted {
             self.granted(w);
         }
@@ -409,7 +414,7 @@ impl ShardRuntime {
                     }
                 }
             }
-            {
+            let ready = {
                 let mut st = self.state.borrow_mut();
                 execute(
                     &mut st,
@@ -421,6 +426,10 @@ impl ShardRuntime {
                     it.count,
                     &mut p.out,
                 );
+                st.changes.blocked.has_ready()
+            };
+            if ready {
+                self.serve_ready();
             }
             p.ends.push(p.out.len() as u32);
             p.next += 1;

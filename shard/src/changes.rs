@@ -2,9 +2,9 @@
 //! reports the keys it touched here, in one place (the server's `execute`
 //! calls it after each write command, the gather step after writing keys
 //! back to their owner, FLUSHDB/FLUSHALL/SWAPDB before they empty a
-//! database). WATCH hangs on it today; blocking wake-ups, keyspace
-//! notifications, the AOF and replication are meant to hang on it too, so
-//! no feature needs a path of its own around the command table.
+//! database). WATCH and blocking wake-ups (`blocking`) hang on it today;
+//! keyspace notifications, the AOF and replication are meant to hang on it
+//! too, so no feature needs a path of its own around the command table.
 //!
 //! While nothing listens, the hook costs the caller one branch
 //! (`Changes::active`), so the single-key path pays nothing for it.
@@ -46,6 +46,9 @@ pub struct Changes {
     /// Watched keys, by key name (the database is in each entry: a key is
     /// rarely watched in more than one).
     watched: HashMap<Box<[u8]>, Vec<Watch>>,
+    /// Clients blocked on keys of this shard (BLPOP...): a write to one
+    /// makes it ready to serve them.
+    pub blocked: crate::blocking::BlockedKeys,
 }
 
 impl Changes {
@@ -53,7 +56,7 @@ impl Changes {
     /// hook, and finding a command's keys, altogether).
     #[inline]
     pub fn active(&self) -> bool {
-        !self.watched.is_empty()
+        !self.watched.is_empty() || !self.blocked.is_empty()
     }
 
     /// A write changed `key` in `db`. `_event` is the command's name, the
@@ -64,6 +67,7 @@ impl Changes {
                 w.who.set_dirty();
             }
         }
+        self.blocked.touched(db, key);
     }
 
     /// `db` is about to be emptied (FLUSHDB, FLUSHALL) or swapped with
@@ -71,11 +75,15 @@ impl Changes {
     /// or in the database that replaces it, sees a change. `exists(db,
     /// key)` tells logical existence (an expired key does not exist).
     pub fn db_replaced(
-        &self,
+        &mut self,
         db: usize,
         replaced_with: Option<usize>,
         mut exists: impl FnMut(usize, &[u8]) -> bool,
     ) {
+        // A swapped-in database may hold what blocked clients wait for.
+        if replaced_with.is_some() {
+            self.blocked.db_touched(db);
+        }
         for (key, ws) in &self.watched {
             for w in ws.iter().filter(|w| w.db as usize == db) {
                 if exists(db, key) || replaced_with.is_some_and(|r| exists(r, key)) {

@@ -43,6 +43,8 @@ const HELP: &[&str] = &[
     "      Return clients of specified IDs only.",
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
     "SETINFO <option> <value>",
     "    Set client meta attr. Options are:",
     "    * LIB-NAME: the client lib name.",
@@ -310,4 +312,52 @@ pub async fn kill(conn: &mut Conn, args: Args<'_>) {
     } else {
         r.int(killed as i64)
     }
+}
+
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: a client blocked in BLPOP & co. (on
+/// any shard) replies as on its timeout, or with an UNBLOCKED error. 1 when
+/// it was blocked and is now unblocked.
+pub async fn unblock(conn: &mut Conn, args: Args<'_>) {
+    let proto = conn.proto;
+    if args.len() > 4 {
+        let msg = tessera_shard::command::subcommand_syntax_error("client", args.get(1));
+        return Reply::new(&mut conn.wbuf, proto).error_bytes(&msg);
+    }
+    let Some(id) = parse_i64_strict(args.get(2)) else {
+        return Reply::new(&mut conn.wbuf, proto)
+            .error("ERR value is not an integer or out of range");
+    };
+    let error = match args.try_get(3) {
+        None => false,
+        Some(a) if eq_ic(a, b"TIMEOUT") && args.len() == 4 => false,
+        Some(a) if eq_ic(a, b"ERROR") && args.len() == 4 => true,
+        Some(_) => {
+            return Reply::new(&mut conn.wbuf, proto)
+                .error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        }
+    };
+    let hits: i64 = conn
+        .rt
+        .call_all(|| {
+            Box::new(move |rt: &ShardRuntime| {
+                for (_, m) in rt.clients.borrow().iter() {
+                    let mut m = m.borrow_mut();
+                    if m.id as i64 != id {
+                        continue;
+                    }
+                    // The claim decides between this and whatever else
+                    // could end the wait (a push, the timeout).
+                    if m.blocked.as_ref().is_some_and(|b| b.claim()) {
+                        m.deliver(crate::clients::Event::Unblock { error });
+                        return 1;
+                    }
+                }
+                0
+            })
+        })
+        .await
+        .into_iter()
+        .flatten()
+        .sum();
+    Reply::new(&mut conn.wbuf, proto).int(hits)
 }

@@ -1,4 +1,4 @@
-//! CONFIG GET / SET / RESETSTAT.
+//! CONFIG GET / SET / RESETSTAT / REWRITE / HELP.
 
 use std::sync::atomic::Ordering;
 
@@ -15,8 +15,10 @@ const HELP: &[&str] = &[
     "    Set the configuration <directive> to <value>.",
     "RESETSTAT",
     "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 /// CONFIG GET
@@ -28,14 +30,8 @@ pub fn get(conn: &mut Conn, args: Args<'_>) {
         .lock()
         .map(|c| c.clone())
         .unwrap_or_default();
-    let mut pairs: Vec<(&'static str, String)> = Vec::new();
-    for pat in args.iter().skip(2) {
-        for (k, v) in cfg.matching(pat) {
-            if !pairs.iter().any(|(n, _)| *n == k) {
-                pairs.push((k, v));
-            }
-        }
-    }
+    let patterns: Vec<&[u8]> = args.iter().skip(2).collect();
+    let pairs = cfg.matching(&patterns);
     let mut r = Reply::new(&mut conn.wbuf, conn.proto);
     r.map(pairs.len());
     for (k, v) in pairs {
@@ -44,28 +40,38 @@ pub fn get(conn: &mut Conn, args: Args<'_>) {
     }
 }
 
+/// Whether the client connects from this machine (Redis's islocalClient:
+/// a loopback address).
+fn is_local(addr: &str) -> bool {
+    addr.starts_with("127.") || addr.starts_with("[::1]") || addr.starts_with("::1")
+}
+
 /// CONFIG SET
 pub async fn set(conn: &mut Conn, args: Args<'_>) {
     if !args.len().is_multiple_of(2) {
-        return Reply::new(&mut conn.wbuf, conn.proto)
-            .error("ERR wrong number of arguments for 'config|set' command");
+        return Reply::new(&mut conn.wbuf, conn.proto).error("ERR syntax error");
     }
+    let pairs: Vec<(String, String)> = (2..args.len())
+        .step_by(2)
+        .map(|i| {
+            (
+                String::from_utf8_lossy(args.get(i)).into_owned(),
+                String::from_utf8_lossy(args.get(i + 1)).into_owned(),
+            )
+        })
+        .collect();
+    let local = is_local(&conn.meta.borrow().addr);
     // All or nothing, as Redis 7 does.
     let updated = {
         let Ok(mut cfg) = conn.rt.shared.config.lock() else {
             return;
         };
-        let mut next = cfg.clone();
-        for pair in (2..args.len()).step_by(2) {
-            let name = String::from_utf8_lossy(args.get(pair)).into_owned();
-            let value = String::from_utf8_lossy(args.get(pair + 1)).into_owned();
-            if let Err(e) = next.set_runtime(&name, &value) {
-                drop(cfg);
-                return Reply::new(&mut conn.wbuf, conn.proto).error(&e);
-            }
+        let allowed = cfg.protected_allowed(local);
+        if let Err(e) = cfg.set_runtime(&pairs, allowed) {
+            drop(cfg);
+            return Reply::new(&mut conn.wbuf, conn.proto).error(&e);
         }
-        *cfg = next.clone();
-        next
+        cfg.clone()
     };
     crate::logging::set_level(updated.loglevel());
     conn.rt.shared.config_gen.fetch_add(1, Ordering::Relaxed);
@@ -78,6 +84,33 @@ pub async fn set(conn: &mut Conn, args: Args<'_>) {
         })
         .await;
     Reply::new(&mut conn.wbuf, conn.proto).ok();
+}
+
+/// CONFIG REWRITE
+pub fn rewrite(conn: &mut Conn, _args: Args<'_>) {
+    let cfg = conn
+        .rt
+        .shared
+        .config
+        .lock()
+        .map(|c| c.clone())
+        .unwrap_or_default();
+    let mut r = Reply::new(&mut conn.wbuf, conn.proto);
+    match cfg.rewrite() {
+        Ok(()) => {
+            log::warn!("CONFIG REWRITE executed with success.");
+            r.ok()
+        }
+        Err(e) => {
+            if cfg.config_file.is_some() {
+                log::warn!(
+                    "CONFIG REWRITE failed: {}",
+                    e.trim_start_matches("ERR Rewriting config file: ")
+                );
+            }
+            r.error(&e)
+        }
+    }
 }
 
 /// CONFIG RESETSTAT

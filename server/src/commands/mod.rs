@@ -115,6 +115,10 @@ static HANDLERS: &[(&str, ConnFn)] = &[
     }),
     ("config|set", |c, a| Box::pin(config::set(c, a))),
     ("config|resetstat", |c, a| Box::pin(config::resetstat(c, a))),
+    ("config|rewrite", |c, a| {
+        config::rewrite(c, a);
+        done()
+    }),
     ("config|help", |c, a| {
         config::help(c, a);
         done()
@@ -145,6 +149,7 @@ static HANDLERS: &[(&str, ConnFn)] = &[
     }),
     ("client|list", |c, a| Box::pin(client::list(c, a))),
     ("client|kill", |c, a| Box::pin(client::kill(c, a))),
+    ("client|unblock", |c, a| Box::pin(client::unblock(c, a))),
     ("scan", |c, a| Box::pin(keyspace::scan(c, a))),
     ("randomkey", |c, _| Box::pin(keyspace::randomkey(c))),
     ("debug", |c, a| Box::pin(keyspace::debug(c, a))),

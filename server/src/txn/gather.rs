@@ -183,11 +183,14 @@ pub async fn run(
                             }
                         }
                     }
+                    drop(st);
+                    rt.serve_ready();
                     Box::new(())
                 }),
             )
             .await;
     }
+    rt.serve_ready();
 }
 
 /// SORT/SORT_RO whose BY/GET patterns read keys: the distinct keys they

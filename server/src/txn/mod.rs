@@ -7,6 +7,7 @@
 //! replies; everything here decides where a request runs and under which
 //! locks.
 
+pub mod block;
 pub mod gather;
 pub mod locks;
 pub mod multi;

@@ -206,6 +206,11 @@ impl Conn {
                 self.run_here(id, *args);
                 return true;
             }
+            // A blocking command may block: `route` runs it (inside an
+            // EXEC it runs as any other, and cannot block).
+            Route::Keyed(..) if spec.flags & flags::BLOCKING != 0 && !self.co.in_tx => {
+                return false
+            }
             Route::Keyed(_, split) => split,
             _ => return false,
         };
@@ -252,8 +257,15 @@ impl Conn {
             Route::Keyed(_, split) => {
                 let mut keypos = std::mem::take(&mut self.co.keypos);
                 match spec.key_positions(&args, &mut keypos) {
+                    Err(msg) if spec.has(flags::BLOCKING) => {
+                        let msg = super::block::timeout_error(spec, &args).unwrap_or(msg);
+                        self.local_error(msg)
+                    }
                     Err(msg) => self.local_error(msg),
                     Ok(()) if keypos.is_empty() => self.run_here(id, args),
+                    Ok(()) if spec.has(flags::BLOCKING) && !self.co.in_tx => {
+                        self.run_blocking(spec, id, args, &keypos, frozen).await
+                    }
                     Ok(()) => {
                         self.route_keyed(spec, id, split, args, &keypos, frozen)
                             .await
@@ -297,7 +309,7 @@ impl Conn {
 
     /// Takes a transaction's locks; None (after replying with an error)
     /// when a shard is gone.
-    async fn lock(&mut self, plan: super::Plan) -> Option<super::TxGuard> {
+    pub(crate) async fn lock(&mut self, plan: super::Plan) -> Option<super::TxGuard> {
         match super::acquire(&self.rt, plan, BTreeMap::new()).await {
             Ok(g) => Some(g),
             Err(()) => {
@@ -431,10 +443,17 @@ impl Conn {
     fn run_here(&mut self, id: u16, args: Args) {
         let (db, proto, now) = (self.db, self.proto, self.now);
         let rt = self.rt.clone();
+        let mut ready = false;
         self.local_reply(|out| {
             let mut st = rt.state.borrow_mut();
             execute(&mut st, id, args, db, proto, now, true, out);
+            ready = st.changes.blocked.has_ready();
         });
+        // Inside an EXEC or an atomic command, blocked clients are served
+        // once it is done (at EXEC's end, or as its locks go).
+        if ready && !self.co.in_tx {
+            self.rt.serve_ready();
+        }
     }
 
     /// Adds a request to the batch for `shard`; returns its item index.
@@ -461,17 +480,23 @@ impl Conn {
     fn part(&mut self, shard: usize, id: u16, spans: &[ArgSpan], buf: &[u8]) -> Part {
         if shard == self.rt.id {
             let start = self.co.local_out.len();
-            let mut st = self.rt.state.borrow_mut();
-            execute(
-                &mut st,
-                id,
-                Args::new(buf, spans),
-                self.db,
-                self.proto,
-                self.now,
-                false,
-                &mut self.co.local_out,
-            );
+            let ready = {
+                let mut st = self.rt.state.borrow_mut();
+                execute(
+                    &mut st,
+                    id,
+                    Args::new(buf, spans),
+                    self.db,
+                    self.proto,
+                    self.now,
+                    false,
+                    &mut self.co.local_out,
+                );
+                st.changes.blocked.has_ready()
+            };
+            if ready && !self.co.in_tx {
+                self.rt.serve_ready();
+            }
             Part::Local {
                 start,
                 end: self.co.local_out.len(),
@@ -485,7 +510,7 @@ impl Conn {
     }
 
     /// Counts a split or fan-out command once, at the coordinator.
-    fn count_call(&self, id: u16) {
+    pub(crate) fn count_call(&self, id: u16) {
         let mut st = self.rt.state.borrow_mut();
         st.stats.cmd(id).calls += 1;
         st.stats.total_commands += 1;

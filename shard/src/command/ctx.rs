@@ -46,7 +46,7 @@ impl Default for ShardConfig {
             active_expire_effort: 1,
             hz: 10,
             list_max_listpack_size: -2,
-            hash_max_listpack_entries: 128,
+            hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
@@ -153,11 +153,22 @@ pub struct Ctx<'a> {
     pub db: usize,
     /// Milliseconds since the Unix epoch, read once per batch.
     pub now: i64,
+    /// A blocking command (BLPOP...) that finds nothing to serve may
+    /// block: it sets `blocked` and replies nothing. False inside MULTI,
+    /// where it answers as if its timeout had passed, as Redis does.
+    pub may_block: bool,
+    pub blocked: bool,
 }
 
 impl<'a> Ctx<'a> {
     pub fn new(shard: &'a mut ShardState, db: usize, now: i64) -> Self {
-        Ctx { shard, db, now }
+        Ctx {
+            shard,
+            db,
+            now,
+            may_block: false,
+            blocked: false,
+        }
     }
 
     /// The selected database.

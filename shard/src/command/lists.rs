@@ -482,7 +482,7 @@ pub fn lpos(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
 }
 
 /// LEFT -> true (head), RIGHT -> false.
-fn parse_where(a: &[u8]) -> Option<bool> {
+pub(crate) fn parse_where(a: &[u8]) -> Option<bool> {
     if eq_ic(a, b"left") {
         Some(true)
     } else if eq_ic(a, b"right") {
@@ -492,7 +492,7 @@ fn parse_where(a: &[u8]) -> Option<bool> {
     }
 }
 
-fn move_generic(
+pub(crate) fn move_generic(
     ctx: &mut Ctx,
     src: &[u8],
     dst: &[u8],
@@ -618,16 +618,36 @@ fn parse_mpop(args: &Args, at: usize, reply: &mut Reply) -> Option<(usize, bool,
 }
 
 pub fn lmpop(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
-    let Some((numkeys, left, count)) = parse_mpop(&args, 1, reply) else {
-        return;
+    if lmpop_at(ctx, &args, 1, reply) == Popped::Nothing {
+        reply.null_array();
+    }
+}
+
+/// What a pop from the first non-empty of several keys did.
+#[derive(PartialEq, Eq, Debug)]
+pub(crate) enum Popped {
+    /// Replied: elements, or an error.
+    Replied,
+    /// Every key is missing; nothing was replied.
+    Nothing,
+}
+
+/// LMPOP's work with `numkeys` at argument `at` (1 for LMPOP, 2 for
+/// BLMPOP, after its timeout).
+pub(crate) fn lmpop_at(ctx: &mut Ctx, args: &Args, at: usize, reply: &mut Reply) -> Popped {
+    let Some((numkeys, left, count)) = parse_mpop(args, at, reply) else {
+        return Popped::Replied;
     };
     let now = ctx.now;
     let db = ctx.db();
     for i in 0..numkeys {
-        let key = args.get(2 + i);
+        let key = args.get(at + 1 + i);
         let empty = match list_mut(db, key, now) {
             Found::Missing => continue,
-            Found::Wrong => return reply.error(WRONGTYPE),
+            Found::Wrong => {
+                reply.error(WRONGTYPE);
+                return Popped::Replied;
+            }
             Found::Ok(l) => {
                 reply.array(2);
                 reply.bulk(key);
@@ -638,7 +658,7 @@ pub fn lmpop(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
         if empty {
             db.remove(key, now);
         }
-        return;
+        return Popped::Replied;
     }
-    reply.null_array();
+    Popped::Nothing
 }

@@ -5,6 +5,7 @@
 //! Handlers live by family, one file each (strings, keys, server...).
 
 pub mod bitmaps;
+pub mod blocking;
 pub mod ctx;
 pub mod geo;
 pub mod hashes;

@@ -136,6 +136,18 @@ static CLIENT_SUBS: &[CommandSpec] = &[
         "O(1)"
     ),
     cmd!(
+        "client|unblock",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        A_ADMIN | A_SLOW | A_DANGER | A_CONN,
+        "connection",
+        NO_KEYS,
+        Route::Conn,
+        "Unblocks a client blocked by a blocking command from another connection.",
+        "5.0.0",
+        "O(log N) where N is the number of client connections"
+    ),
+    cmd!(
         "client|kill",
         -3,
         ADMIN | NOSCRIPT | LOADING | STALE,
@@ -274,6 +286,18 @@ static CONFIG_SUBS: &[CommandSpec] = &[
         "O(1)"
     ),
     cmd!(
+        "config|rewrite",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        A_ADMIN | A_SLOW | A_DANGER,
+        "server",
+        NO_KEYS,
+        Route::Conn,
+        "Persists the effective configuration to file.",
+        "2.8.0",
+        "O(1)"
+    ),
+    cmd!(
         "config|help",
         2,
         LOADING | STALE,
@@ -365,11 +389,12 @@ pub fn flushall(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
 /// Tells the change hook that `db` is about to be emptied, or replaced by
 /// `with` (SWAPDB): watchers of keys that exist on either side see a change.
 fn report_replaced(ctx: &mut Ctx, db: usize, with: Option<usize>) {
-    let st = &*ctx.shard;
+    let st = &mut *ctx.shard;
     if st.changes.active() {
         let now = ctx.now;
+        let keyspace = &st.keyspace;
         st.changes
-            .db_replaced(db, with, |d, k| st.keyspace.exists(d, k, now));
+            .db_replaced(db, with, |d, k| keyspace.exists(d, k, now));
     }
 }
 

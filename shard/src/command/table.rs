@@ -92,13 +92,14 @@ pub const ALL_W: KeySpec = KeySpec::Range {
 pub const CONTAINER: Route = Route::Conn;
 
 /// Every family's commands, in table order.
-fn families() -> [&'static [CommandSpec]; 13] {
+fn families() -> [&'static [CommandSpec]; 14] {
     [
         super::strings::COMMANDS,
         super::keys::COMMANDS,
         super::server::COMMANDS,
         super::txn::COMMANDS,
         super::lists::COMMANDS,
+        super::blocking::COMMANDS,
         super::hashes::COMMANDS,
         super::bitmaps::COMMANDS,
         super::hll::COMMANDS,

@@ -3,7 +3,7 @@
 use tessera_protocol::{Args, Reply};
 
 use super::errors::*;
-use super::lists::Found;
+use super::lists::{Found, Popped};
 use super::zsets::{drop_if_empty, zset_mut, zset_read, ERR_POSITIVE};
 use super::zsets_range::emit_range;
 use super::{Ctx, KeyPos, KeySpec};
@@ -119,13 +119,25 @@ fn zmpop_keys(args: &Args, out: &mut Vec<KeyPos>) -> Result<(), &'static str> {
 }
 
 pub fn zmpop(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
-    let numkeys = match parse_i64_strict(args.get(1)) {
+    if zmpop_at(ctx, &args, 1, reply) == Popped::Nothing {
+        reply.null_array();
+    }
+}
+
+/// ZMPOP's work with `numkeys` at argument `at` (1 for ZMPOP, 2 for
+/// BZMPOP, after its timeout).
+pub(crate) fn zmpop_at(ctx: &mut Ctx, args: &Args, at: usize, reply: &mut Reply) -> Popped {
+    let numkeys = match parse_i64_strict(args.get(at)) {
         Some(n) if n >= 1 => n as u64,
-        _ => return reply.error(ERR_NUMKEYS),
+        _ => {
+            reply.error(ERR_NUMKEYS);
+            return Popped::Replied;
+        }
     };
-    let where_idx = 1 + numkeys + 1;
+    let where_idx = at as u64 + numkeys + 1;
     if where_idx >= args.len() as u64 {
-        return reply.error(SYNTAX);
+        reply.error(SYNTAX);
+        return Popped::Replied;
     }
     let where_idx = where_idx as usize;
     let w = args.get(where_idx);
@@ -134,7 +146,8 @@ pub fn zmpop(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
     } else if eq_ic(w, b"max") {
         true
     } else {
-        return reply.error(SYNTAX);
+        reply.error(SYNTAX);
+        return Popped::Replied;
     };
     let mut count = -1i64;
     let mut j = where_idx + 1;
@@ -144,20 +157,32 @@ pub fn zmpop(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
             j += 1;
             match parse_i64_strict(args.get(j)) {
                 Some(c) if c >= 1 => count = c,
-                _ => return reply.error("ERR count should be greater than 0"),
+                _ => {
+                    reply.error("ERR count should be greater than 0");
+                    return Popped::Replied;
+                }
             }
         } else {
-            return reply.error(SYNTAX);
+            reply.error(SYNTAX);
+            return Popped::Replied;
         }
         j += 1;
     }
     if count == -1 {
         count = 1;
     }
+    match first_zset(ctx, args, at + 1..where_idx) {
+        Err(()) => {
+            reply.error(WRONGTYPE);
+            return Popped::Replied;
+        }
+        Ok(None) => return Popped::Nothing,
+        Ok(Some(_)) => {}
+    }
     zpop_generic(
         ctx,
-        &args,
-        2..where_idx,
+        args,
+        at + 1..where_idx,
         max,
         count,
         true,
@@ -165,6 +190,43 @@ pub fn zmpop(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
         true,
         reply,
     );
+    Popped::Replied
+}
+
+/// The index of the first of `keys` holding a sorted set; Err when one
+/// before it holds another type.
+pub(crate) fn first_zset(
+    ctx: &mut Ctx,
+    args: &Args,
+    keys: std::ops::Range<usize>,
+) -> Result<Option<usize>, ()> {
+    let now = ctx.now;
+    for i in keys {
+        match zset_mut(ctx.db(), args.get(i), now) {
+            Found::Missing => continue,
+            Found::Wrong => return Err(()),
+            Found::Ok(_) => return Ok(Some(i)),
+        }
+    }
+    Ok(None)
+}
+
+/// BZPOPMIN/BZPOPMAX's reply from a key known to hold a sorted set:
+/// [key, member, score].
+pub(crate) fn zpop_one_with_key(ctx: &mut Ctx, key: &[u8], max: bool, reply: &mut Reply) {
+    let now = ctx.now;
+    let Found::Ok(z) = zset_mut(ctx.db(), key, now) else {
+        return reply.null_array();
+    };
+    let (lo, hi) = if max { (z.len() - 1, z.len()) } else { (0, 1) };
+    reply.array(3);
+    reply.bulk(key);
+    z.for_each(lo, hi, max, |s, m| {
+        reply.bulk(m);
+        reply.double(s);
+    });
+    z.remove_range(lo, hi);
+    drop_if_empty(ctx, key);
 }
 
 pub fn zrandmember(ctx: &mut Ctx, args: Args, reply: &mut Reply) {

@@ -347,6 +347,70 @@ const REDIS_7_0: &[InfoRow] = &[
         (0, 0, 0),
         "keyspace write fast dangerous",
     ),
+    // Blocking pops.
+    (
+        "blpop",
+        -3,
+        "write noscript blocking",
+        (1, -2, 1),
+        "write list slow blocking",
+    ),
+    (
+        "brpop",
+        -3,
+        "write noscript blocking",
+        (1, -2, 1),
+        "write list slow blocking",
+    ),
+    (
+        "brpoplpush",
+        4,
+        "write denyoom noscript blocking",
+        (1, 2, 1),
+        "write list slow blocking",
+    ),
+    (
+        "blmove",
+        6,
+        "write denyoom noscript blocking",
+        (1, 2, 1),
+        "write list slow blocking",
+    ),
+    (
+        "blmpop",
+        -5,
+        "write blocking",
+        (0, 0, 0),
+        "write list slow blocking",
+    ),
+    (
+        "bzpopmin",
+        -3,
+        "write noscript blocking fast",
+        (1, -2, 1),
+        "write sortedset fast blocking",
+    ),
+    (
+        "bzpopmax",
+        -3,
+        "write noscript blocking fast",
+        (1, -2, 1),
+        "write sortedset fast blocking",
+    ),
+    (
+        "bzmpop",
+        -5,
+        "write blocking",
+        (0, 0, 0),
+        "write sortedset slow blocking",
+    ),
+    (
+        "client|unblock",
+        -3,
+        "admin noscript loading stale",
+        (0, 0, 0),
+        "admin slow dangerous connection",
+    ),
 ];
 
 #[test]
