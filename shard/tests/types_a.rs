@@ -343,7 +343,9 @@ fn hash_encodings_follow_the_thresholds() {
     let mut st = shard();
     run(&mut st, &["HSET", "h", "a", "1"]);
     assert_eq!(encoding(&mut st, "h"), "listpack");
-    for i in 0..128 {
+    // Past the default threshold (Redis 7.0: 512 entries).
+    let entries = st.config.hash_max_listpack_entries;
+    for i in 0..entries {
         run(&mut st, &["HSET", "h", &format!("f{i}"), "v"]);
     }
     assert_eq!(encoding(&mut st, "h"), "hashtable");
