@@ -107,7 +107,9 @@ impl Drop for ConnSubs {
             }
         }
         mark_live(&self.rt, &st);
-        self.handle.meta.borrow_mut().subs = [0; 3];
+        if let Ok(mut m) = self.handle.meta.try_borrow_mut() {
+            m.subs = [0; 3];
+        }
     }
 }
 
