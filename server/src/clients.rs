@@ -32,6 +32,8 @@ pub struct ClientMeta {
     /// Set while the client is blocked (BLPOP...): its claim, which CLIENT
     /// UNBLOCK takes.
     pub blocked: Option<std::sync::Arc<tessera_shard::blocking::BlockState>>,
+    /// Commands queued in MULTI; -1 outside a transaction.
+    pub multi: i64,
 }
 
 /// What can reach a connection besides its own replies. CLIENT KILL and
@@ -59,11 +61,26 @@ impl ClientMeta {
         }
     }
 
+    /// CLIENT LIST's flags: x in MULTI, b blocked; N for none.
+    fn flags(&self) -> String {
+        let mut f = String::new();
+        if self.multi >= 0 {
+            f.push('x');
+        }
+        if self.blocked.is_some() {
+            f.push('b');
+        }
+        if f.is_empty() {
+            f.push('N');
+        }
+        f
+    }
+
     /// One line of CLIENT LIST / CLIENT INFO, with Redis 7's fields.
     pub fn info_line(&self) -> String {
         let now = Instant::now();
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -71,8 +88,9 @@ impl ClientMeta {
             self.name,
             now.duration_since(self.created).as_secs(),
             (tessera_shard::util::now_ms() - self.last_active_ms).max(0) / 1000,
-            if self.blocked.is_some() { "b" } else { "N" },
+            self.flags(),
             self.db,
+            self.multi,
             self.qbuf,
             self.qbuf.max(1024),
             self.obuf,

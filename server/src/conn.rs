@@ -156,6 +156,7 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         killed: false,
         inbox: Default::default(),
         blocked: None,
+        multi: -1,
         waker: None,
     }));
     let key = rt.clients.borrow_mut().insert(meta.clone());

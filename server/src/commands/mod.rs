@@ -306,6 +306,7 @@ fn select(conn: &mut Conn, args: Args) {
 
 fn reset(conn: &mut Conn) {
     conn.co.multi = None;
+    crate::txn::multi::show(conn);
     conn.co.watching = None;
     conn.db = 0;
     conn.proto = Proto::Resp2;
