@@ -40,6 +40,8 @@ pub struct ClientMeta {
     /// Set while the client is blocked (BLPOP...): its claim, which CLIENT
     /// UNBLOCK takes.
     pub blocked: Option<std::sync::Arc<tessera_shard::blocking::BlockState>>,
+    /// Commands queued in MULTI; -1 outside a transaction.
+    pub multi: i64,
 }
 
 /// What can reach a connection besides its own replies. CLIENT KILL and
@@ -90,15 +92,23 @@ impl ClientMeta {
         }
     }
 
-    /// CLIENT LIST's flags, in Redis's order: P (subscribed), b (blocked),
-    /// or N for none.
-    fn flags(&self) -> &'static str {
-        match (self.is_pubsub(), self.blocked.is_some()) {
-            (true, true) => "Pb",
-            (true, false) => "P",
-            (false, true) => "b",
-            (false, false) => "N",
+    /// CLIENT LIST's flags, in Redis's order: P subscribed, x in MULTI,
+    /// b blocked; N for none.
+    fn flags(&self) -> String {
+        let mut f = String::new();
+        if self.is_pubsub() {
+            f.push('P');
         }
+        if self.multi >= 0 {
+            f.push('x');
+        }
+        if self.blocked.is_some() {
+            f.push('b');
+        }
+        if f.is_empty() {
+            f.push('N');
+        }
+        f
     }
 
     /// Whether the client is subscribed to anything (Redis's pubsub class).
@@ -126,7 +136,7 @@ impl ClientMeta {
     pub fn info_line(&self) -> String {
         let now = Instant::now();
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -139,6 +149,7 @@ impl ClientMeta {
             self.subs[0],
             self.subs[1],
             self.subs[2],
+            self.multi,
             self.qbuf,
             self.qbuf.max(1024),
             self.obuf,

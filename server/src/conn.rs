@@ -161,6 +161,7 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         killed: false,
         inbox: Default::default(),
         blocked: None,
+        multi: -1,
         waker: None,
         subs: [0; 3],
         inbox_bytes: 0,

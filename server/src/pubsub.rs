@@ -269,6 +269,7 @@ pub fn gate(conn: &mut Conn, spec: &'static CommandSpec, args: &Args) -> bool {
             if name == "exec" {
                 conn.co.multi = None;
                 conn.co.watching = None;
+                crate::txn::multi::show(conn);
                 conn.local_error(&format!(
                     "EXECABORT Transaction discarded because of: {why}"
                 ));

@@ -350,6 +350,7 @@ fn select(conn: &mut Conn, args: Args) {
 fn reset(conn: &mut Conn) {
     pubsub::reset(conn);
     conn.co.multi = None;
+    crate::txn::multi::show(conn);
     conn.co.watching = None;
     conn.db = 0;
     conn.proto = Proto::Resp2;

@@ -48,6 +48,21 @@ impl Queue {
     }
 }
 
+/// Shows the transaction's state in CLIENT LIST (`multi=` and the `x`
+/// flag): the queued commands, or -1 outside MULTI.
+pub fn show(conn: &Conn) {
+    conn.meta.borrow_mut().multi = conn.co.multi.as_ref().map_or(-1, |q| q.cmds.len() as i64);
+}
+
+/// Clears `multi=` in CLIENT LIST when EXEC returns, whichever way.
+struct Shown(std::rc::Rc<std::cell::RefCell<crate::clients::ClientMeta>>);
+
+impl Drop for Shown {
+    fn drop(&mut self) {
+        self.0.borrow_mut().multi = -1;
+    }
+}
+
 /// EXEC with arguments inside MULTI discards the transaction with its own
 /// error, as Redis does.
 pub fn exec_arity_abort(conn: &mut Conn, args: &Args) -> bool {
@@ -56,6 +71,7 @@ pub fn exec_arity_abort(conn: &mut Conn, args: &Args) -> bool {
     }
     conn.co.multi = None;
     conn.co.watching = None;
+    show(conn);
     conn.local_error(
         "EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command",
     );
@@ -86,6 +102,7 @@ pub fn queue(conn: &mut Conn, spec: &'static CommandSpec, id: u16, args: &Args) 
         q.buf.extend_from_slice(a);
     }
     q.cmds.push((first, args.len() as u32, id));
+    conn.meta.borrow_mut().multi += 1;
     // Queued commands count against the query buffer limit: a client
     // cannot grow the server without bound by never calling EXEC.
     if limit > 0 && q.size() > limit {
@@ -109,6 +126,7 @@ pub fn multi(conn: &mut Conn) {
         return conn.local_error("ERR MULTI calls can not be nested");
     }
     conn.co.multi = Some(conn.co.spare_queue.take().unwrap_or_default());
+    show(conn);
     Reply::new(&mut conn.wbuf, conn.proto).ok();
 }
 
@@ -117,6 +135,7 @@ pub fn discard(conn: &mut Conn) {
     if conn.co.multi.take().is_none() {
         return conn.local_error("ERR DISCARD without MULTI");
     }
+    show(conn);
     conn.co.watching = None;
     Reply::new(&mut conn.wbuf, conn.proto).ok();
 }
@@ -210,6 +229,8 @@ pub async fn exec(conn: &mut Conn) {
     let Some(q) = conn.co.multi.take() else {
         return conn.local_error("ERR EXEC without MULTI");
     };
+    // CLIENT LIST shows the queue (and the x flag) until EXEC is done.
+    let _shown = Shown(conn.meta.clone());
     if q.aborted {
         conn.co.watching = None;
         return conn.local_error(EXECABORT);
