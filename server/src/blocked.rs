@@ -36,12 +36,15 @@ pub enum Tried {
 }
 
 impl ShardRuntime {
-    /// Serves the clients that the writes just run made ready. One branch
-    /// while no key is ready.
+    /// What follows the writes just run, before anything else runs on
+    /// this shard: serving the clients they made ready, then publishing
+    /// their keyspace notifications (`crate::notices`). One branch while
+    /// neither is pending.
     #[inline]
-    pub fn serve_ready(&self) {
-        if self.state.borrow().changes.blocked.has_ready() {
+    pub fn after_writes(&self) {
+        if self.state.borrow().changes.pending() {
             self.serve_ready_keys();
+            self.publish_notices();
         }
     }
 
@@ -228,7 +231,7 @@ impl ShardRuntime {
             let now = tessera_shard::util::now_ms();
             execute(&mut st, id, args.args(), db, Proto::Resp2, now, false, out);
         }
-        self.serve_ready();
+        self.after_writes();
         out.first() != Some(&b'-')
     }
 
@@ -296,7 +299,7 @@ impl ShardRuntime {
         if blocked {
             return Tried::Blocked;
         }
-        self.serve_ready();
+        self.after_writes();
         Tried::Replied(out)
     }
 

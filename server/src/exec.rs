@@ -7,6 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use tessera_protocol::{Args, Proto, Reply};
 use tessera_shard::changes::write_changed;
 use tessera_shard::command::{flags, table, CommandSpec, Ctx, Route, ShardState};
+use tessera_shard::notify::{self, Before, KeyState};
 use tessera_shard::util::{eq_ic, parse_i64_strict};
 
 /// Runs a command's handler and appends its reply to `out`. `count`
@@ -67,6 +68,13 @@ fn run(
         }
     };
     let start = out.len();
+    // Keyspace notifications need to know which keys existed before.
+    let notify = state.changes.notify;
+    let before = if notify != 0 {
+        keys_before(state, spec, &args, db, now)
+    } else {
+        Vec::new()
+    };
     let t = crate::cycles::ticks();
     let mut blocked = false;
     let r = catch_unwind(AssertUnwindSafe(|| {
@@ -87,6 +95,9 @@ fn run(
     // while nothing listens).
     if state.changes.active() && spec.has(flags::WRITE) && !blocked {
         report_writes(state, spec, &args, db, &out[start..]);
+    }
+    if notify != 0 && !blocked {
+        notify_events(state, spec, &args, db, now, &before, &out[start..]);
     }
     if count {
         let failed = out.get(start) == Some(&b'-');
@@ -132,6 +143,118 @@ fn report_writes(state: &mut ShardState, spec: &CommandSpec, args: &Args, db: us
                     }
                 }
                 i += 1;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// For keyspace notifications: whether each of a command's keys existed
+/// (and had a TTL) before it ran.
+#[cold]
+fn keys_before(
+    state: &mut ShardState,
+    spec: &CommandSpec,
+    args: &Args,
+    db: usize,
+    now: i64,
+) -> Vec<Before> {
+    let mut keypos = Vec::new();
+    if spec.key_positions(args, &mut keypos).is_err() {
+        return Vec::new();
+    }
+    let d = state.keyspace.get(db);
+    keypos
+        .iter()
+        .map(|k| {
+            let e = d.and_then(|d| d.peek(args.get(k.index), now));
+            Before {
+                existed: e.is_some(),
+                had_ttl: e.is_some_and(|e| e.expire_at().is_some()),
+            }
+        })
+        .collect()
+}
+
+/// Makes a command's keyspace notifications (after the `expired` events of
+/// keys it found expired), for the server to publish.
+#[cold]
+fn notify_events(
+    state: &mut ShardState,
+    spec: &CommandSpec,
+    args: &Args,
+    db: usize,
+    now: i64,
+    before: &[Before],
+    reply: &[u8],
+) {
+    let flags = state.changes.notify;
+    for (d, key) in state.keyspace.take_expired() {
+        notify::push_event(
+            &mut state.changes.notices,
+            flags,
+            d,
+            &key,
+            "expired",
+            notify::class::EXPIRED,
+        );
+    }
+    let mut keypos = Vec::new();
+    if spec.key_positions(args, &mut keypos).is_err() || keypos.len() != before.len() {
+        return;
+    }
+    let keys: Vec<KeyState> = keypos
+        .iter()
+        .zip(before)
+        .map(|(k, b)| KeyState {
+            key: args.get(k.index),
+            write: k.write,
+            before: *b,
+            exists: state.keyspace.exists(db, args.get(k.index), now),
+        })
+        .collect();
+    let notices = &mut state.changes.notices;
+    notify::command_events(notices, flags, spec, args, db, &keys, reply);
+    // MOVE and COPY ... DB name a key of another database.
+    let changed = reply == b":1\r\n";
+    let to_db = |s: &[u8]| parse_i64_strict(s).and_then(|n| usize::try_from(n).ok());
+    match spec.name {
+        "move" if changed => {
+            if let Some(to) = to_db(args.get(2)) {
+                notify::cross_db_events(
+                    notices,
+                    flags,
+                    "move",
+                    db,
+                    to,
+                    args.get(1),
+                    args.get(1),
+                    true,
+                );
+            }
+        }
+        "copy" if changed => {
+            let mut to = db;
+            let mut replace = false;
+            for i in 3..args.len() {
+                if eq_ic(args.get(i), b"DB") && i + 1 < args.len() {
+                    to = to_db(args.get(i + 1)).unwrap_or(db);
+                }
+                replace |= eq_ic(args.get(i), b"REPLACE");
+            }
+            if to == db {
+                // Its `new` was reported with the command's own keys.
+                notify::push_event(
+                    notices,
+                    flags,
+                    db,
+                    args.get(2),
+                    "copy_to",
+                    notify::class::GENERIC,
+                );
+            } else {
+                let (src, dst) = (args.get(1), args.get(2));
+                notify::cross_db_events(notices, flags, "copy", db, to, src, dst, !replace);
             }
         }
         _ => {}

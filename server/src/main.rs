@@ -11,6 +11,7 @@ mod exec;
 mod logging;
 mod mesh;
 mod net;
+mod notices;
 mod placement;
 mod pubsub;
 mod resp_skip;

@@ -333,7 +333,7 @@ impl ShardRuntime {
         let granted = self.locks.borrow_mut().release(tx);
         // Clients blocked on keys the transaction wrote are served before
         // anyone it made wait runs.
-        self.serve_ready();
+        self.after_writes();
         for (_, w) in granted {
             self.granted(w);
         }
@@ -426,10 +426,10 @@ impl ShardRuntime {
                     it.count,
                     &mut p.out,
                 );
-                st.changes.blocked.has_ready()
+                st.changes.pending()
             };
             if ready {
-                self.serve_ready();
+                self.after_writes();
             }
             p.ends.push(p.out.len() as u32);
             p.next += 1;
@@ -611,6 +611,9 @@ impl Periodic {
             while Instant::now() < deadline && !st.lazy_free_step(10_000) {}
             (checked, reclaimed)
         };
+        if reclaimed > 0 {
+            rt.notify_expired();
+        }
         // Many keys still expiring: come back soon rather than in a period.
         let now_end = Instant::now();
         self.next = if checked > 0 && reclaimed * 10 > checked {

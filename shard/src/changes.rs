@@ -49,6 +49,10 @@ pub struct Changes {
     /// Clients blocked on keys of this shard (BLPOP...): a write to one
     /// makes it ready to serve them.
     pub blocked: crate::blocking::BlockedKeys,
+    /// `notify-keyspace-events` as flags (0: none wanted).
+    pub notify: u32,
+    /// Keyspace notifications made and not yet published.
+    pub notices: Vec<crate::notify::Notice>,
 }
 
 impl Changes {
@@ -56,7 +60,14 @@ impl Changes {
     /// hook, and finding a command's keys, altogether).
     #[inline]
     pub fn active(&self) -> bool {
-        !self.watched.is_empty() || !self.blocked.is_empty()
+        !self.watched.is_empty() || !self.blocked.is_empty() || self.notify != 0
+    }
+
+    /// Whether the writes just run left work for the server: blocked
+    /// clients to serve, notifications to publish.
+    #[inline]
+    pub fn pending(&self) -> bool {
+        self.blocked.has_ready() || !self.notices.is_empty()
     }
 
     /// A write changed `key` in `db`. `_event` is the command's name, the

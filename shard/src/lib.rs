@@ -7,6 +7,7 @@ pub mod blocking;
 pub mod changes;
 pub mod command;
 pub mod glob;
+pub mod notify;
 pub mod pubsub;
 pub mod slot;
 pub mod stats;

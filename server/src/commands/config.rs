@@ -80,7 +80,7 @@ pub async fn set(conn: &mut Conn, args: Args<'_>) {
         .rt
         .call_all(|| {
             let sc = sc.clone();
-            Box::new(move |rt: &ShardRuntime| rt.state.borrow_mut().config = sc)
+            Box::new(move |rt: &ShardRuntime| rt.state.borrow_mut().set_config(sc))
         })
         .await;
     Reply::new(&mut conn.wbuf, conn.proto).ok();

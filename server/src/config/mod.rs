@@ -344,6 +344,9 @@ impl Config {
             zset_max_listpack_entries: self.int("zset-max-listpack-entries") as usize,
             zset_max_listpack_value: self.int("zset-max-listpack-value") as usize,
             set_max_intset_entries: self.int("set-max-intset-entries") as usize,
+            notify_keyspace_events: value::notify_keyspace_flags(
+                self.get("notify-keyspace-events").unwrap_or(""),
+            ),
         }
     }
 

@@ -1001,7 +1001,7 @@ pub const PARAMS: &[Param] = &[
         Special::NotifyKeyspaceEvents,
         "",
         M,
-        NoEff,
+        Live,
     ),
     // Redis rebinds at run time; Tessera does not (yet).
     sp(

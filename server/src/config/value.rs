@@ -262,7 +262,6 @@ fn notify_string(f: u32) -> String {
 }
 
 /// The keyspace-event flags of a notify-keyspace-events value.
-#[allow(dead_code)]
 pub fn notify_keyspace_flags(shown: &str) -> u32 {
     notify_flags(shown).unwrap_or(0)
 }

@@ -184,13 +184,13 @@ pub async fn run(
                         }
                     }
                     drop(st);
-                    rt.serve_ready();
+                    rt.after_writes();
                     Box::new(())
                 }),
             )
             .await;
     }
-    rt.serve_ready();
+    rt.after_writes();
 }
 
 /// SORT/SORT_RO whose BY/GET patterns read keys: the distinct keys they

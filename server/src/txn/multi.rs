@@ -280,7 +280,7 @@ pub async fn exec(conn: &mut Conn) {
     conn.co.in_tx = false;
     // Clients blocked on keys it pushed to are served now that it is
     // done (by the releases, when it held locks).
-    rt.serve_ready();
+    rt.after_writes();
     drop(guard);
     drop(watching);
     // The queue's buffers serve the next MULTI of this connection, unless

@@ -447,12 +447,12 @@ impl Conn {
         self.local_reply(|out| {
             let mut st = rt.state.borrow_mut();
             execute(&mut st, id, args, db, proto, now, true, out);
-            ready = st.changes.blocked.has_ready();
+            ready = st.changes.pending();
         });
         // Inside an EXEC or an atomic command, blocked clients are served
         // once it is done (at EXEC's end, or as its locks go).
         if ready && !self.co.in_tx {
-            self.rt.serve_ready();
+            self.rt.after_writes();
         }
     }
 
@@ -492,10 +492,10 @@ impl Conn {
                     false,
                     &mut self.co.local_out,
                 );
-                st.changes.blocked.has_ready()
+                st.changes.pending()
             };
             if ready && !self.co.in_tx {
-                self.rt.serve_ready();
+                self.rt.after_writes();
             }
             Part::Local {
                 start,

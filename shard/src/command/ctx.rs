@@ -36,6 +36,8 @@ pub struct ShardConfig {
     pub zset_max_listpack_value: usize,
     /// A set of integers stays an intset up to this many members.
     pub set_max_intset_entries: usize,
+    /// `notify-keyspace-events`, as Redis's NOTIFY_* flags.
+    pub notify_keyspace_events: u32,
 }
 
 impl Default for ShardConfig {
@@ -51,6 +53,7 @@ impl Default for ShardConfig {
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
             set_max_intset_entries: 512,
+            notify_keyspace_events: 0,
         }
     }
 }
@@ -85,7 +88,7 @@ pub struct ShardState {
 impl ShardState {
     pub fn new(id: usize, config: ShardConfig, owned_slots: Vec<u16>) -> ShardState {
         let dbs = config.databases;
-        ShardState {
+        let mut st = ShardState {
             id,
             keyspace: Keyspace::new(dbs),
             stats: ShardStats::new(),
@@ -98,7 +101,24 @@ impl ShardState {
             borrowed_keys: HashSet::new(),
             changes: Changes::default(),
             pubsub: Default::default(),
-        }
+        };
+        st.apply_notify();
+        st
+    }
+
+    /// Takes a new configuration (CONFIG SET).
+    pub fn set_config(&mut self, config: ShardConfig) {
+        self.config = config;
+        self.apply_notify();
+    }
+
+    /// The change hook and the store follow `notify-keyspace-events`.
+    fn apply_notify(&mut self) {
+        let flags = self.config.notify_keyspace_events;
+        let wanted = flags & (crate::notify::class::KEYSPACE | crate::notify::class::KEYEVENT) != 0;
+        self.changes.notify = if wanted { flags } else { 0 };
+        self.keyspace
+            .set_log_expired(wanted && flags & crate::notify::class::EXPIRED != 0);
     }
 
     /// Frees queued tables until about `budget` keys were dropped; returns

@@ -42,6 +42,17 @@ pub struct Db {
     hasher: foldhash::fast::FixedState,
     /// Keys removed because they had expired (lazily or actively).
     pub expired_keys: u64,
+    /// Names of the keys removed because they had expired, kept while
+    /// keyspace notifications want `expired` events (None otherwise).
+    pub expired_log: Option<Vec<Box<[u8]>>>,
+}
+
+/// Notes an expired key's name in the log, when one is kept.
+#[inline]
+fn log_expired(log: &mut Option<Vec<Box<[u8]>>>, key: &[u8]) {
+    if let Some(l) = log {
+        l.push(key.into());
+    }
 }
 
 impl Default for Db {
@@ -60,6 +71,7 @@ impl Db {
             volatile: 0,
             hasher: foldhash::fast::FixedState::with_seed(rand::random()),
             expired_keys: 0,
+            expired_log: None,
         }
     }
 
@@ -130,6 +142,7 @@ impl Db {
                     self.volatile -= 1;
                     self.keys -= 1;
                     self.expired_keys += 1;
+                    log_expired(&mut self.expired_log, key);
                     None
                 } else {
                     let e = occ.into_mut();
@@ -153,6 +166,7 @@ impl Db {
                     self.volatile -= 1;
                     self.keys -= 1;
                     self.expired_keys += 1;
+                    log_expired(&mut self.expired_log, key);
                     None
                 } else {
                     Some(occ.into_mut())
@@ -199,6 +213,7 @@ impl Db {
                 self.volatile = self.volatile + new_volatile as usize - old_volatile as usize;
                 if old.is_expired(now) {
                     self.expired_keys += 1;
+                    log_expired(&mut self.expired_log, old.key());
                     None
                 } else {
                     Some(old)
@@ -242,6 +257,7 @@ impl Db {
                 let live = !e.is_expired(now);
                 if !live {
                     self.expired_keys += 1;
+                    log_expired(&mut self.expired_log, key);
                 }
                 let old_exp = e.expire_at();
                 let new_exp = if keep_ttl && live { old_exp } else { expire };
@@ -282,6 +298,7 @@ impl Db {
                 }
                 if e.is_expired(now) {
                     self.expired_keys += 1;
+                    log_expired(&mut self.expired_log, key);
                     None
                 } else {
                     Some(e)
@@ -347,9 +364,11 @@ impl Db {
                 let before = st.table.len();
                 checked += before;
                 let mut gone_volatile = 0;
+                let log = &mut self.expired_log;
                 st.table.retain(|e| {
                     if e.is_expired(now) {
                         gone_volatile += 1;
+                        log_expired(log, e.key());
                         false
                     } else {
                         true

@@ -12,13 +12,38 @@ pub use object::Object;
 /// shard that only ever sees db 0 pays for one.
 pub struct Keyspace {
     dbs: Vec<Option<Box<Db>>>,
+    /// Whether each database logs the keys it reclaims as expired (for
+    /// `expired` keyspace notifications).
+    log_expired: bool,
 }
 
 impl Keyspace {
     pub fn new(databases: usize) -> Keyspace {
         let mut dbs = Vec::with_capacity(databases);
         dbs.resize_with(databases, || None);
-        Keyspace { dbs }
+        Keyspace {
+            dbs,
+            log_expired: false,
+        }
+    }
+
+    /// Starts or stops logging expired keys in every database.
+    pub fn set_log_expired(&mut self, on: bool) {
+        self.log_expired = on;
+        for d in self.dbs.iter_mut().flatten() {
+            d.expired_log = on.then(Vec::new);
+        }
+    }
+
+    /// The keys reclaimed as expired since the last call, per database.
+    pub fn take_expired(&mut self) -> Vec<(usize, Box<[u8]>)> {
+        let mut out = Vec::new();
+        for (i, d) in self.dbs.iter_mut().enumerate() {
+            if let Some(log) = d.as_mut().and_then(|d| d.expired_log.as_mut()) {
+                out.extend(log.drain(..).map(|k| (i, k)));
+            }
+        }
+        out
     }
 
     pub fn databases(&self) -> usize {
@@ -28,7 +53,12 @@ impl Keyspace {
     /// The database, created if needed.
     #[inline]
     pub fn db(&mut self, index: usize) -> &mut Db {
-        self.dbs[index].get_or_insert_with(|| Box::new(Db::new()))
+        let log = self.log_expired;
+        self.dbs[index].get_or_insert_with(|| {
+            let mut d = Box::new(Db::new());
+            d.expired_log = log.then(Vec::new);
+            d
+        })
     }
 
     /// The database if it was ever created.
