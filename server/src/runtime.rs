@@ -635,8 +635,13 @@ impl Periodic {
                 let cutoff = tessera_shard::util::now_ms() - idle as i64 * 1000;
                 for (_, m) in rt.clients.borrow().iter() {
                     let mut m = m.borrow_mut();
-                    // Subscribers wait for messages: never idle (Redis).
-                    if m.last_active_ms < cutoff && !m.killed && !m.is_pubsub() {
+                    // Subscribers wait for messages and blocked clients for
+                    // their keys: never idle (Redis).
+                    if m.last_active_ms < cutoff
+                        && !m.killed
+                        && !m.is_pubsub()
+                        && m.blocked.is_none()
+                    {
                         m.deliver(crate::clients::Event::Kill);
                     }
                 }

@@ -299,3 +299,38 @@ def test_resp3_timeout_is_null():
     assert r.blpop(["none3"], 0.01) is None
     r.rpush("l3", "v")
     assert r.blpop(["l3"], 0.01) == [b"l3", b"v"]
+
+
+def test_idle_timeout_spares_blocked_clients():
+    r = client()
+    r.config_set("timeout", 1)
+    try:
+        t0 = time.time()
+        assert client().blpop(["idle-blocked"], 2.5) is None
+        assert time.time() - t0 >= 2.4
+    finally:
+        r.config_set("timeout", 0)
+
+
+def test_resp3_subscriber_gets_pushes_while_blocked():
+    r = client()
+    s = socket.create_connection(("127.0.0.1", PORT))
+    s.settimeout(5)
+    s.sendall(b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n")
+    time.sleep(0.2)
+    s.recv(65536)
+    s.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n")
+    time.sleep(0.2)
+    s.recv(65536)
+    s.sendall(b"*3\r\n$5\r\nBLPOP\r\n$2\r\nbk\r\n$1\r\n5\r\n")
+    wait_blocked(r, 1)
+    assert r.publish("ch", "hi") == 1
+    got = b""
+    while b"hi" not in got:
+        got += s.recv(65536)
+    assert got.startswith(b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n")
+    assert r.info("clients")["blocked_clients"] == 1
+    r.rpush("bk", "v")
+    while b"$1\r\nv\r\n" not in got:
+        got += s.recv(65536)
+    s.close()

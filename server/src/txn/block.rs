@@ -366,6 +366,9 @@ impl Conn {
                             let e = m.inbox.remove(i);
                             return Poll::Ready(Ev::Inbox(e));
                         }
+                        if !m.inbox.is_empty() {
+                            return Poll::Ready(Ev::Messages);
+                        }
                         m.waker = Some(cx.waker().clone());
                     }
                     if let Some(t) = timer.as_mut() {
@@ -405,6 +408,17 @@ impl Conn {
                     }
                 }
                 Ev::Inbox(Some(Event::Unblock { error })) => return Woken::Unblocked { error },
+                // A RESP3 subscriber gets its pushes while it is blocked,
+                // as Redis sends them.
+                Ev::Messages => {
+                    let delivered = self.meta.borrow_mut().drain_messages(&mut self.wbuf);
+                    if !delivered || self.write_out().is_err() {
+                        if w.state.claim() {
+                            return Woken::Gone;
+                        }
+                        gone = true;
+                    }
+                }
                 Ev::Inbox(_) | Ev::Closed => {
                     closed = None;
                     if w.state.claim() {
@@ -429,6 +443,8 @@ impl Conn {
 enum Ev {
     Answer(Answer),
     Inbox(Option<Event>),
+    /// Pub/sub messages in the inbox.
+    Messages,
     Timer,
     Closed,
     Sent(crate::net::Completed),
