@@ -334,3 +334,73 @@ def test_resp3_subscriber_gets_pushes_while_blocked():
     while b"$1\r\nv\r\n" not in got:
         got += s.recv(65536)
     s.close()
+
+
+def test_churn_of_timeouts_kills_and_pushes():
+    """Clients block on random key sets across shards with short timeouts
+    while producers push and a killer closes some of them: the server keeps
+    serving, nothing is left registered, and every pushed item is either
+    consumed or still in its list (a client killed at the instant it is
+    served may take one with it)."""
+    r = client()
+    lists = keys_on_each_shard("churn:", 2)
+    stop = threading.Event()
+    consumed, pushed, kills = [], [], [0]
+    ids = []
+
+    def consumer(i):
+        import random
+
+        rnd = random.Random(i)
+        while not stop.is_set():
+            c = client()
+            try:
+                ids.append(c.client_id())
+                for _ in range(20):
+                    ks = rnd.sample(lists, rnd.randint(1, 4))
+                    got = c.blpop(ks, rnd.choice([0.01, 0.05, 0.2]))
+                    if got:
+                        consumed.append(got[1])
+            except redis.ConnectionError:
+                pass
+            finally:
+                c.close()
+
+    def producer(p):
+        r = client()
+        j = 0
+        while not stop.is_set():
+            item = f"{p}:{j}"
+            r.rpush(lists[j % len(lists)], item)
+            pushed.append(item.encode())
+            j += 1
+            time.sleep(0.001)
+
+    def killer():
+        import random
+
+        rnd = random.Random(7)
+        while not stop.is_set():
+            time.sleep(0.05)
+            if ids:
+                kills[0] += r.client_kill_filter(_id=rnd.choice(ids))
+
+    ts = [threading.Thread(target=consumer, args=(i,)) for i in range(6)]
+    ts += [threading.Thread(target=producer, args=(p,)) for p in range(2)]
+    ts.append(threading.Thread(target=killer))
+    for t in ts:
+        t.start()
+    time.sleep(5)
+    stop.set()
+    for t in ts:
+        t.join()
+    left = [x for k in lists for x in r.lrange(k, 0, -1)]
+    assert len(set(consumed)) == len(consumed)
+    assert not set(consumed) & set(left)
+    lost = len(pushed) - len(consumed) - len(left)
+    assert 0 <= lost <= kills[0]
+    end = time.time() + 5
+    while r.info("clients")["blocked_clients"] and time.time() < end:
+        time.sleep(0.01)
+    assert r.info("clients")["blocked_clients"] == 0
+    assert r.ping()
