@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 
-from benchutil import Server, free_port
+from benchutil import Server, free_port, key_slot
 from benchutil import proc_cpu_seconds as cpu_seconds
 
 TESSERA = os.path.join(os.path.dirname(__file__), "..", "target", "release", "tessera-server")
@@ -37,22 +37,12 @@ def resp(*args):
     return out
 
 
-def slot(key):
-    crc = 0
-    for b in key.encode():
-        crc ^= b << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-            crc &= 0xFFFF
-    return crc % 16384
-
-
 def lists_on_two_shards(shards):
     """Two list names owned by different shards (when there are several)."""
     a = "pp:a"
     if shards < 2:
         return a, "pp:b"
-    owner = lambda k: slot(k) * shards // 16384
+    owner = lambda k: key_slot(k) * shards // 16384
     i = 0
     while owner(f"pp:b{i}") == owner(a):
         i += 1

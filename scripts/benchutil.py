@@ -8,6 +8,18 @@ import time
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def key_slot(key):
+    """Redis Cluster's slot of a key without a hash tag: CRC16 (XMODEM)
+    mod 16384."""
+    crc = 0
+    for b in key.encode():
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+            crc &= 0xFFFF
+    return crc % 16384
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

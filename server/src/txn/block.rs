@@ -155,22 +155,22 @@ impl Conn {
             return self.outcome(first);
         }
         // A transaction holds these keys: queue for them like it.
-        let mut plan = super::Plan::new();
-        for k in keypos {
-            super::plan_key(
-                &self.rt,
-                &mut plan,
-                self.db,
-                args.get(k.index),
-                Mode::Exclusive,
-            );
-        }
-        let Some(guard) = self.lock(plan).await else {
+        let Some(guard) = self.lock(self.exclusive_plan(&args, keypos)).await else {
             return Outcome::Written;
         };
         let r = call_try(&self.rt, shard, w, w.args.clone(), true, true).await;
         drop(guard);
         self.outcome(r)
+    }
+
+    /// Exclusive locks on every key of the command, on their owners.
+    fn exclusive_plan(&self, args: &Args, keypos: &[KeyPos]) -> super::Plan {
+        let mut plan = super::Plan::new();
+        for k in keypos {
+            let key = args.get(k.index);
+            super::plan_key(&self.rt, &mut plan, self.db, key, Mode::Exclusive);
+        }
+        plan
     }
 
     /// A shard's answer as an outcome (None: the shard is gone).
@@ -195,17 +195,7 @@ impl Conn {
         args: Args<'_>,
         keypos: &[KeyPos],
     ) -> Outcome {
-        let mut plan = super::Plan::new();
-        for k in keypos {
-            super::plan_key(
-                &self.rt,
-                &mut plan,
-                self.db,
-                args.get(k.index),
-                Mode::Exclusive,
-            );
-        }
-        let Some(guard) = self.lock(plan).await else {
+        let Some(guard) = self.lock(self.exclusive_plan(&args, keypos)).await else {
             return Outcome::Written;
         };
         self.count_call(id);
