@@ -7,6 +7,7 @@ pub mod blocking;
 pub mod changes;
 pub mod command;
 pub mod glob;
+pub mod rdb;
 pub mod slot;
 pub mod stats;
 pub mod store;
