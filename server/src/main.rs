@@ -11,6 +11,7 @@ mod exec;
 mod logging;
 mod mesh;
 mod net;
+mod persist;
 mod placement;
 mod resp_skip;
 mod rings;
@@ -288,11 +289,16 @@ fn main() {
         run_id: format!("{:040x}", rand::random::<u128>()),
         port: AtomicUsize::new(port as usize),
         config_gen: AtomicU64::new(0),
+        persist: persist::State::new(nshards),
         wakes: (0..nshards)
             .map(|_| net::Wake::new())
             .collect::<Result<_, _>>()
             .unwrap_or_else(|e| fatal(&format!("eventfd: {e}"))),
     });
+
+    if let Err(e) = persist::load_at_startup(&shared, &cfg) {
+        fatal(&e);
+    }
 
     let sigset = block_signals();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -366,7 +372,12 @@ fn main() {
                     "SIGINT"
                 }
             );
-            shared.stop.store(true, Ordering::SeqCst);
+            // Shard 0 saves first when save points are set (as Redis
+            // does on SIGTERM/SIGINT), then stops every shard.
+            shared
+                .persist
+                .shutdown_signal
+                .store(if sig == libc::SIGTERM { 1 } else { 2 }, Ordering::SeqCst);
         }
     }
     for h in handles {

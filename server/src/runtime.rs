@@ -58,6 +58,8 @@ pub struct Shared {
     pub wakes: Vec<crate::net::Wake>,
     /// Bumped by CONFIG SET: connections re-read the limits they cache.
     pub config_gen: AtomicU64,
+    /// RDB snapshots, save points, what startup loaded (persist/).
+    pub persist: crate::persist::State,
 }
 
 impl Shared {
@@ -559,7 +561,7 @@ struct Periodic {
 }
 
 impl Periodic {
-    fn run(&mut self, rt: &ShardRuntime) {
+    fn run(&mut self, rt: &Rc<ShardRuntime>) {
         if crate::cycles::ticks() < self.next_tick {
             return;
         }
@@ -616,6 +618,7 @@ impl Periodic {
             now_i + period
         };
         self.next_tick = crate::cycles::ticks_after(self.next.saturating_duration_since(now_end));
+        crate::persist::periodic(rt);
         self.turns = self.turns.wrapping_add(1);
         if self.turns.is_multiple_of(hz) {
             crate::alloc::give_back();
@@ -659,6 +662,7 @@ async fn drive(rt: Rc<ShardRuntime>) {
             work += rt.flush_outboxes();
         }
         periodic.run(&rt);
+        work += crate::persist::tick(&rt);
         if work > 0 {
             idle = 0;
             glommio::executor().yield_now().await;
@@ -866,6 +870,7 @@ pub fn start(
                     glommio::spawn_local(accept_loop(rt.clone(), l)).detach();
                     let _ = ready.send(Ok((id, local)));
                 }
+                crate::persist::install_loaded(&rt);
                 guard.disarm();
                 // The driver is the executor's main future: the shard lives
                 // until it returns at shutdown.

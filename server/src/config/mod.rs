@@ -329,6 +329,7 @@ impl Config {
             zset_max_listpack_entries: self.int("zset-max-listpack-entries") as usize,
             zset_max_listpack_value: self.int("zset-max-listpack-value") as usize,
             set_max_intset_entries: self.int("set-max-intset-entries") as usize,
+            rdb_compression: self.get("rdbcompression") != Some("no"),
         }
     }
 

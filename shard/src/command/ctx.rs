@@ -36,6 +36,9 @@ pub struct ShardConfig {
     pub zset_max_listpack_value: usize,
     /// A set of integers stays an intset up to this many members.
     pub set_max_intset_entries: usize,
+    /// Strings in RDB files and DUMP payloads are LZF-compressed
+    /// (`rdbcompression`).
+    pub rdb_compression: bool,
 }
 
 impl Default for ShardConfig {
@@ -51,6 +54,7 @@ impl Default for ShardConfig {
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
             set_max_intset_entries: 512,
+            rdb_compression: true,
         }
     }
 }
@@ -78,6 +82,12 @@ pub struct ShardState {
     pub borrowed_keys: HashSet<Vec<u8>>,
     /// The change hook: every write reports the keys it touched here.
     pub changes: Changes,
+    /// Writes that changed something (Redis's `dirty`): save points and
+    /// INFO's rdb_changes_since_last_save count them. Never reset.
+    pub dirty: u64,
+    /// Writes are refused (MISCONF) because the last background save
+    /// failed and `stop-writes-on-bgsave-error` is on.
+    pub misconf: bool,
 }
 
 impl ShardState {
@@ -95,6 +105,8 @@ impl ShardState {
             lazy_free_objects: Vec::new(),
             borrowed_keys: HashSet::new(),
             changes: Changes::default(),
+            dirty: 0,
+            misconf: false,
         }
     }
 

@@ -7,11 +7,13 @@
 pub mod bitmaps;
 pub mod blocking;
 pub mod ctx;
+pub mod dump;
 pub mod geo;
 pub mod hashes;
 pub mod hll;
 pub mod keys;
 pub mod lists;
+pub mod persist;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -47,6 +49,7 @@ pub mod flags {
     pub const ALLOW_BUSY: u32 = 1 << 12;
     pub const BLOCKING: u32 = 1 << 13;
     pub const SKIP_SLOWLOG: u32 = 1 << 14;
+    pub const NO_ASYNC_LOADING: u32 = 1 << 15;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -61,6 +64,7 @@ pub mod flags {
         (NO_AUTH, "no_auth"),
         (MAY_REPLICATE, "may_replicate"),
         (SENTINEL, "sentinel"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
         (BLOCKING, "blocking"),

@@ -323,8 +323,7 @@ pub fn zipmap_each<'a>(
             }
         }
     };
-    loop {
-        let Some(kl) = read_len(&mut p)? else { break };
+    while let Some(kl) = read_len(&mut p)? {
         let Some(k) = zm.get(p..p.saturating_add(kl)) else {
             return bad("key out of range");
         };

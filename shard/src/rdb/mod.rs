@@ -396,7 +396,7 @@ impl<R: Read> Reader<R> {
         })
     }
 
-    pub fn len(&mut self) -> Result<u64, RdbError> {
+    pub fn length(&mut self) -> Result<u64, RdbError> {
         match self.len_enc()? {
             (n, false) => Ok(n),
             _ => err("Unexpected string encoding where a length was expected"),
@@ -413,8 +413,8 @@ impl<R: Read> Reader<R> {
             1 => i16::from_le_bytes(self.array()?) as i64,
             2 => i32::from_le_bytes(self.array()?) as i64,
             3 => {
-                let clen = self.len()?;
-                let ulen = self.len()?;
+                let clen = self.length()?;
+                let ulen = self.length()?;
                 let c = self.bytes(clen)?;
                 return lzf::decompress(&c, ulen as usize)
                     .ok_or_else(|| RdbError("Invalid LZF compressed string".into()));
@@ -523,7 +523,7 @@ pub fn read_value<R: Read>(
     Ok(match t {
         TYPE_STRING => Some(Value::Str(r.string()?)),
         TYPE_LIST => {
-            let n = r.len()?;
+            let n = r.length()?;
             let mut l = List::new();
             for _ in 0..n {
                 l.push_back(&r.string()?, lim.list);
@@ -532,7 +532,7 @@ pub fn read_value<R: Read>(
             obj_or_empty(Object::List(l), len)
         }
         TYPE_SET => {
-            let n = r.len()?;
+            let n = r.length()?;
             let mut b = SetBuild {
                 s: None,
                 lim: lim.set,
@@ -543,7 +543,7 @@ pub fn read_value<R: Read>(
             b.s.map(Object::Set).map(Value::Obj)
         }
         TYPE_ZSET | TYPE_ZSET_2 => {
-            let n = r.len()?;
+            let n = r.length()?;
             let mut v = Vec::with_capacity(n.min(1 << 16) as usize);
             for _ in 0..n {
                 let m = r.string()?;
@@ -559,7 +559,7 @@ pub fn read_value<R: Read>(
             obj_or_empty(Object::Zset(z), len)
         }
         TYPE_HASH => {
-            let n = r.len()?;
+            let n = r.length()?;
             let mut b = HashBuild {
                 h: Hash::new(),
                 lim: lim.hash,
@@ -573,11 +573,11 @@ pub fn read_value<R: Read>(
             obj_or_empty(Object::Hash(b.h), len)
         }
         TYPE_LIST_QUICKLIST | TYPE_LIST_QUICKLIST_2 => {
-            let n = r.len()?;
+            let n = r.length()?;
             let mut l = List::new();
             for _ in 0..n {
                 let container = if t == TYPE_LIST_QUICKLIST_2 {
-                    r.len()?
+                    r.length()?
                 } else {
                     QUICKLIST_NODE_PACKED
                 };
@@ -754,7 +754,7 @@ pub fn load<R: Read>(
         .ok()
         .and_then(|s| s.parse::<u16>().ok())
         .unwrap_or(0);
-    if ver < 1 || ver > RDB_MAX_LOAD_VERSION {
+    if !(1..=RDB_MAX_LOAD_VERSION).contains(&ver) {
         return err(format!("Can't handle RDB format version {ver}"));
     }
     let mut sum = LoadSummary {
@@ -777,7 +777,7 @@ pub fn load<R: Read>(
                 continue;
             }
             OP_IDLE => {
-                idle = Some(r.len()?);
+                idle = Some(r.length()?);
                 continue;
             }
             OP_FREQ => {
@@ -786,7 +786,7 @@ pub fn load<R: Read>(
             }
             OP_EOF => break,
             OP_SELECTDB => {
-                let n = r.len()?;
+                let n = r.length()?;
                 if n >= databases as u64 {
                     return err(format!("FATAL: Data file was created with a Redis server configured to handle more than {databases} databases. Exiting"));
                 }
@@ -794,8 +794,8 @@ pub fn load<R: Read>(
                 continue;
             }
             OP_RESIZEDB => {
-                r.len()?;
-                r.len()?;
+                r.length()?;
+                r.length()?;
                 continue;
             }
             OP_AUX => {
