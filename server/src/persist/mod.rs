@@ -514,6 +514,9 @@ pub fn periodic(rt: &Rc<ShardRuntime>) {
             })
             .unwrap_or((false, false));
         st.misconf = points && stop && !s.last_ok.load(RELAXED);
+        if std::mem::take(&mut st.flushall_save) && points {
+            s.scheduled.store(true, SEQ);
+        }
         points
     };
     if rt.id != 0 {

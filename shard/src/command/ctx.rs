@@ -88,6 +88,9 @@ pub struct ShardState {
     /// Writes are refused (MISCONF) because the last background save
     /// failed and `stop-writes-on-bgsave-error` is on.
     pub misconf: bool,
+    /// FLUSHALL ran: with save points set, a save follows (as Redis saves
+    /// the emptied dataset at once).
+    pub flushall_save: bool,
 }
 
 impl ShardState {
@@ -107,6 +110,7 @@ impl ShardState {
             changes: Changes::default(),
             dirty: 0,
             misconf: false,
+            flushall_save: false,
         }
     }
 
