@@ -383,6 +383,7 @@ fn main() {
     for h in handles {
         let _ = h.join();
     }
+    persist::remove_temp_files();
     if let Some(p) = &pidfile {
         let _ = std::fs::remove_file(p);
     }

@@ -662,7 +662,7 @@ async fn drive(rt: Rc<ShardRuntime>) {
             work += rt.flush_outboxes();
         }
         periodic.run(&rt);
-        work += crate::persist::tick(&rt);
+        work += crate::persist::tick(&rt, work > 0);
         if work > 0 {
             idle = 0;
             glommio::executor().yield_now().await;

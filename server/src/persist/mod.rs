@@ -40,7 +40,7 @@ const SEQ: Ordering = Ordering::SeqCst;
 /// Records a shard encodes before it flushes them to its part file.
 const FLUSH_BYTES: usize = 1 << 20;
 /// Time a shard spends on its snapshot per driver turn.
-const STEP_TIME: Duration = Duration::from_micros(250);
+const STEP_TIME: Duration = Duration::from_micros(200);
 
 /// Server-wide persistence state (in `Shared`).
 pub struct State {
@@ -161,13 +161,21 @@ pub fn parse_save_points(s: &str) -> Vec<(i64, i64)> {
 
 // ------------------------------------------------------------ per shard
 
+/// What a shard hands its writer thread.
+enum Msg {
+    Chunk(usize, Vec<u8>),
+    /// The walk is over: (db, keys, keys with expiry) of each database.
+    End(Vec<(usize, u64, u64)>),
+}
+
 /// A shard's part of the running snapshot (thread-local: one shard per
-/// thread).
+/// thread). The shard never touches the disk: a writer thread per shard
+/// appends its chunks to the part files; when that thread falls behind,
+/// chunks wait in `pending` and the walk pauses (memory stays bounded).
 struct ShardJob {
-    job: u64,
-    dir: PathBuf,
-    files: HashMap<usize, (PathBuf, std::io::BufWriter<File>)>,
-    error: Option<String>,
+    tx: std::sync::mpsc::SyncSender<Msg>,
+    pending: std::collections::VecDeque<Msg>,
+    ended: bool,
 }
 
 thread_local! {
@@ -181,8 +189,100 @@ fn part_path(dir: &std::path::Path, job: u64, shard: usize, db: usize) -> PathBu
     ))
 }
 
+/// The writer thread of one shard's snapshot.
+fn writer(
+    shared: std::sync::Arc<crate::runtime::Shared>,
+    shard: usize,
+    job: u64,
+    dir: PathBuf,
+    rx: std::sync::mpsc::Receiver<Msg>,
+) {
+    lower_priority();
+    let mut files: HashMap<usize, (PathBuf, std::io::BufWriter<File>)> = HashMap::new();
+    let mut error: Option<String> = None;
+    let mut counts = Vec::new();
+    while let Ok(m) = rx.recv() {
+        match m {
+            Msg::Chunk(db, bytes) => {
+                if error.is_some() {
+                    continue;
+                }
+                let r = match files.entry(db) {
+                    std::collections::hash_map::Entry::Occupied(o) => Ok(o.into_mut()),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        let p = part_path(&dir, job, shard, db);
+                        File::create(&p)
+                            .map(|f| {
+                                v.insert((p.clone(), std::io::BufWriter::with_capacity(1 << 20, f)))
+                            })
+                            .map_err(|e| format!("Failed opening {}: {e}", p.display()))
+                    }
+                }
+                .and_then(|(_, f)| {
+                    f.write_all(&bytes)
+                        .map_err(|e| format!("Write error saving DB on disk: {e}"))
+                });
+                if let Err(e) = r {
+                    error = Some(e);
+                }
+            }
+            Msg::End(c) => {
+                counts = c;
+                break;
+            }
+        }
+    }
+    let mut parts = Vec::new();
+    for (db, keys, expires) in counts {
+        let path = match files.remove(&db) {
+            Some((p, mut f)) => {
+                if let Err(e) = f.flush() {
+                    error.get_or_insert(format!("Write error saving DB on disk: {e}"));
+                }
+                Some(p)
+            }
+            None => None,
+        };
+        parts.push((db, shard, path, keys, expires));
+    }
+    let s = &shared.persist;
+    if let Some(e) = error {
+        if let Ok(mut je) = s.job_error.lock() {
+            je.get_or_insert(e);
+        }
+    }
+    if let Ok(mut p) = s.parts.lock() {
+        p.extend(parts);
+    }
+    s.shards_done.fetch_add(1, SEQ);
+}
+
+/// Makes the calling thread yield the CPU to the shards (nice 10): the
+/// snapshot's disk work must not delay requests.
+fn lower_priority() {
+    // SAFETY: setpriority on the calling thread (who = 0) only changes
+    // its scheduling weight.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
+}
+
 /// Starts this shard's snapshot (called inside the barrier).
 fn start_here(rt: &ShardRuntime, job: u64, cfg: &SaveConfig) {
+    let (tx, rx) = std::sync::mpsc::sync_channel(4);
+    let shared = rt.shared.clone();
+    let (id, dir) = (rt.id, cfg.dir.clone());
+    if let Err(e) = std::thread::Builder::new()
+        .name(format!("rdb-part-{id}"))
+        .spawn(move || writer(shared, id, job, dir, rx))
+    {
+        // No writer: the shard's part fails, the snapshot reports it.
+        if let Ok(mut je) = rt.shared.persist.job_error.lock() {
+            je.get_or_insert(format!("could not start a writer thread: {e}"));
+        }
+        rt.shared.persist.shards_done.fetch_add(1, SEQ);
+        return;
+    }
     let mut st = rt.state.borrow_mut();
     st.keyspace.snapshot_start(cfg.compress);
     if let Ok(mut d) = rt.shared.persist.dirty_at_start.lock() {
@@ -190,99 +290,100 @@ fn start_here(rt: &ShardRuntime, job: u64, cfg: &SaveConfig) {
     }
     JOB.with(|j| {
         *j.borrow_mut() = Some(ShardJob {
-            job,
-            dir: cfg.dir.clone(),
-            files: HashMap::new(),
-            error: None,
+            tx,
+            pending: Default::default(),
+            ended: false,
         })
     });
 }
 
-/// The snapshot's share of a driver turn: a bounded step, records flushed
-/// to the part files, and the end when every slot is done. Returns 1 when
-/// it did work (the driver then does not park).
+thread_local! {
+    /// When this shard's last snapshot step ended.
+    static LAST_STEP: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// The snapshot's share of a driver turn: a bounded step, records handed
+/// to the writer thread, and the end when every slot is done. While the
+/// shard also serves requests (`busy`), steps are spaced by their own
+/// length, so serving gets at least half the core; an idle shard steps
+/// every turn. Returns 1 when it stepped (the driver then does not park).
 #[inline]
-pub fn tick(rt: &ShardRuntime) -> usize {
+pub fn tick(rt: &ShardRuntime, busy: bool) -> usize {
     let active = JOB.with(|j| j.borrow().is_some());
     if !active {
         return 0;
     }
+    if busy {
+        if let Some(t) = LAST_STEP.with(|l| l.get()) {
+            if t.elapsed() < STEP_TIME {
+                return 0;
+            }
+        }
+    }
     step(rt);
+    LAST_STEP.with(|l| l.set(Some(Instant::now())));
     1
+}
+
+/// Hands queued messages to the writer without waiting; false if some
+/// are still queued.
+fn push_pending(job: &mut ShardJob) -> bool {
+    while let Some(m) = job.pending.pop_front() {
+        match job.tx.try_send(m) {
+            Ok(()) => {}
+            Err(std::sync::mpsc::TrySendError::Full(m)) => {
+                job.pending.push_front(m);
+                return false;
+            }
+            // The writer is gone (it only leaves after End): drop.
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {}
+        }
+    }
+    true
 }
 
 #[cold]
 fn step(rt: &ShardRuntime) {
-    let start = Instant::now();
-    let mut st = rt.state.borrow_mut();
-    let mut done = false;
-    let mut n = 0u64;
-    while start.elapsed() < STEP_TIME {
-        done = st.keyspace.snapshot_step(64);
-        n += 64;
-        if done {
-            break;
-        }
-    }
-    rt.shared.persist.keys_processed.fetch_add(n, RELAXED);
-    let extra = st.keyspace.snapshot_extra_bytes() as u64;
-    rt.shared.persist.last_extra.store(extra, RELAXED);
-    rt.shared.persist.peak_extra.fetch_max(extra, RELAXED);
     JOB.with(|j| {
         let mut jb = j.borrow_mut();
         let Some(job) = jb.as_mut() else { return };
-        if job.error.is_none() {
-            let min = if done { 0 } else { FLUSH_BYTES };
-            let r = st.keyspace.snapshot_drain(min, |db, bytes| {
-                let (_, f) = match job.files.entry(db) {
-                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        let p = part_path(&job.dir, job.job, rt.id, db);
-                        let f = File::create(&p)
-                            .map_err(|e| format!("Failed opening {}: {e}", p.display()))?;
-                        v.insert((p, std::io::BufWriter::with_capacity(1 << 20, f)))
-                    }
-                };
-                f.write_all(bytes)
-                    .map_err(|e| format!("Write error saving DB on disk: {e}"))
-            });
-            if let Err(e) = r {
-                job.error = Some(e);
-                done = true;
-            }
-        }
-        if !done {
+        if !push_pending(job) {
+            // The disk is behind: wait for it rather than buffer more.
             return;
         }
-        let counts = st.keyspace.snapshot_end();
-        let Some(mut job) = jb.take() else { return };
-        let mut parts = Vec::new();
-        for (db, keys, expires) in counts {
-            let path = match job.files.remove(&db) {
-                Some((p, mut f)) => {
-                    let r = f
-                        .flush()
-                        .and_then(|_| f.get_ref().sync_data())
-                        .map_err(|e| format!("Write error saving DB on disk: {e}"));
-                    if let Err(e) = r {
-                        job.error.get_or_insert(e);
-                    }
-                    Some(p)
-                }
-                None => None,
-            };
-            parts.push((db, rt.id, path, keys, expires));
+        if job.ended {
+            *jb = None;
+            return;
         }
-        let s = &rt.shared.persist;
-        if let Some(e) = job.error {
-            if let Ok(mut je) = s.job_error.lock() {
-                je.get_or_insert(e);
+        let start = Instant::now();
+        let mut st = rt.state.borrow_mut();
+        let mut done = false;
+        let mut n = 0u64;
+        while start.elapsed() < STEP_TIME {
+            done = st.keyspace.snapshot_step(64);
+            n += 64;
+            if done {
+                break;
             }
         }
-        if let Ok(mut p) = s.parts.lock() {
-            p.extend(parts);
+        let s = &rt.shared.persist;
+        s.keys_processed.fetch_add(n, RELAXED);
+        let extra = st.keyspace.snapshot_extra_bytes() as u64;
+        s.last_extra.store(extra, RELAXED);
+        s.peak_extra.fetch_max(extra, RELAXED);
+        let min = if done { 0 } else { FLUSH_BYTES };
+        let _ = st.keyspace.snapshot_drain::<()>(min, |db, bytes| {
+            job.pending.push_back(Msg::Chunk(db, bytes.to_vec()));
+            Ok(())
+        });
+        if done {
+            let counts = st.keyspace.snapshot_end();
+            job.pending.push_back(Msg::End(counts));
+            job.ended = true;
         }
-        s.shards_done.fetch_add(1, SEQ);
+        if push_pending(job) && job.ended {
+            *jb = None;
+        }
     });
 }
 
@@ -325,6 +426,8 @@ pub async fn start_snapshot(rt: &Rc<ShardRuntime>) -> Result<u64, StartError> {
     s.last_try.store(now_secs(), SEQ);
     let n = rt.shared.nshards();
     let mut started = false;
+    let t0 = Instant::now();
+    let mut held = Duration::ZERO;
     for attempt in 0..200 {
         s.barrier_arrived.store(0, SEQ);
         s.barrier_release.store(WAIT, SEQ);
@@ -339,9 +442,11 @@ pub async fn start_snapshot(rt: &Rc<ShardRuntime>) -> Result<u64, StartError> {
             );
         }
         let deadline = Instant::now() + Duration::from_secs(5);
+        let sent = Instant::now();
         while s.barrier_arrived.load(SEQ) < n - 1 && Instant::now() < deadline {
             pause().await;
         }
+        held = sent.elapsed();
         if s.barrier_arrived.load(SEQ) < n - 1 {
             s.barrier_release.store(RETRY, SEQ);
             break;
@@ -375,7 +480,11 @@ pub async fn start_snapshot(rt: &Rc<ShardRuntime>) -> Result<u64, StartError> {
     while s.barrier_arrived.load(SEQ) > 0 {
         pause().await;
     }
-    log::info!("Background saving started (fork-less, {n} shards)");
+    log::info!(
+        "Background saving started (fork-less, {n} shards; barrier reached in {} us, {} us in all)",
+        held.as_micros(),
+        t0.elapsed().as_micros()
+    );
     let rt2 = rt.clone();
     glommio::spawn_local(async move { finish(rt2, job, cfg).await }).detach();
     Ok(job)
@@ -434,6 +543,7 @@ async fn finish(rt: Rc<ShardRuntime>, job: u64, cfg: SaveConfig) {
             let spawned = std::thread::Builder::new()
                 .name("rdb-writer".into())
                 .spawn(move || {
+                    lower_priority();
                     let r = write::join_parts(&cfg2, &parts);
                     write::remove_parts(&parts);
                     let _ = tx.send(r);
@@ -598,6 +708,22 @@ pub async fn shutdown(rt: &Rc<ShardRuntime>, save: bool, nosave: bool, force: bo
     true
 }
 
+/// Removes what an unfinished snapshot left in the working directory
+/// (at exit, as Redis removes its temp file).
+pub fn remove_temp_files() {
+    let prefix = format!("temp-{}", std::process::id());
+    let Ok(rd) = std::fs::read_dir(".") else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && (name.ends_with(".part") || name.ends_with(".rdb")) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 // ------------------------------------------------------------ commands
 
 fn reply(conn: &mut Conn) -> Reply<'_> {
@@ -737,4 +863,16 @@ pub async fn info_section(conn: &mut Conn, nl: &str) -> String {
         s.load_keys_expired.load(SEQ),
         s.load_keys_loaded.load(SEQ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn save_points_parse_as_stored() {
+        assert_eq!(
+            super::parse_save_points("3600 1 300 100 60 10000"),
+            vec![(3600, 1), (300, 100), (60, 10000)]
+        );
+        assert!(super::parse_save_points("").is_empty());
+    }
 }
