@@ -372,12 +372,21 @@ fn main() {
                     "SIGINT"
                 }
             );
-            // Shard 0 saves first when save points are set (as Redis
-            // does on SIGTERM/SIGINT), then stops every shard.
-            shared
-                .persist
-                .shutdown_signal
-                .store(if sig == libc::SIGTERM { 1 } else { 2 }, Ordering::SeqCst);
+            // With save points set, shard 0 saves first (as Redis does
+            // on SIGTERM/SIGINT), then stops every shard.
+            let points = shared
+                .config
+                .lock()
+                .map(|c| !c.get("save").unwrap_or("").trim().is_empty())
+                .unwrap_or(false);
+            if points {
+                shared
+                    .persist
+                    .shutdown_signal
+                    .store(if sig == libc::SIGTERM { 1 } else { 2 }, Ordering::SeqCst);
+            } else {
+                shared.stop.store(true, Ordering::SeqCst);
+            }
         }
     }
     for h in handles {

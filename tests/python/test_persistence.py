@@ -463,3 +463,29 @@ def test_corrupt_file_stops_startup_cleanly(tmp, damage):
     assert p.returncode == 1, out
     assert "loading the DB" in out, out
     assert "panicked" not in out
+
+
+@pytest.mark.parametrize("policy", ["allkeys-lru", "allkeys-lfu"])
+def test_idle_and_freq_opcodes_load(tmp, policy):
+    """Under an LRU policy redis-server writes IDLE before each key, under
+    LFU a FREQ byte; Tessera reads both (IDLE sets the LRU clock)."""
+    d, servers = tmp
+    rd = redis_server(d, "--maxmemory-policy", policy)
+    servers.append(rd)
+    rd.r.set("src", "v")
+    p = rd.r.dump("src")
+    if policy == "allkeys-lru":
+        rd.r.execute_command("RESTORE", "k", 0, p, "IDLETIME", 5000)
+    else:
+        rd.r.execute_command("RESTORE", "k", 0, p, "FREQ", 100)
+    rd.r.save()
+    rd.close()
+    with open(os.path.join(d, "dump.rdb"), "rb") as f:
+        data = f.read()
+    assert bytes([0xF8 if policy == "allkeys-lru" else 0xF9]) in data
+    t = tessera(d)
+    servers.append(t)
+    if policy == "allkeys-lru":
+        # Before any read: a read refreshes the clock.
+        assert 4990 <= t.r.object("idletime", "k") <= 5100
+    assert t.r.get("k") == b"v"

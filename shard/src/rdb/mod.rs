@@ -192,7 +192,11 @@ fn score_text(s: f64, buf: &mut String) -> &[u8] {
     } else if s == s.trunc() && s.abs() < 1e17 {
         let _ = write!(buf, "{}", s as i64);
     } else {
-        let _ = write!(buf, "{s:e}");
+        let _ = write!(buf, "{s}");
+        if buf.len() > 24 {
+            buf.clear();
+            let _ = write!(buf, "{s:e}");
+        }
     }
     buf.as_bytes()
 }
