@@ -10,6 +10,9 @@ use tessera_shard::command::{flags, table, CommandSpec, Ctx, Route, ShardState};
 use tessera_shard::notify::{self, Before, KeyState};
 use tessera_shard::util::{eq_ic, parse_i64_strict};
 
+/// Redis's reply to writes after a failed background save.
+const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
 /// Runs a command's handler and appends its reply to `out`. `count`
 /// records it in INFO commandstats (false for the parts of a split command).
 #[inline]
@@ -68,6 +71,10 @@ fn run(
         }
     };
     let start = out.len();
+    if state.misconf && spec.has(flags::WRITE) {
+        Reply::new(out, proto).error(MISCONF);
+        return false;
+    }
     // Keyspace notifications need to know which keys existed before.
     let notify = state.changes.notify;
     let before = if notify != 0 {
@@ -90,6 +97,10 @@ fn run(
         log::warn!("command '{}' panicked; replied with an error", spec.name);
         out.truncate(start);
         Reply::new(out, proto).error("ERR internal error");
+    }
+    // Redis's dirty counter: writes that changed something.
+    if spec.has(flags::WRITE) && !blocked && write_changed(spec.name, &out[start..]) {
+        state.dirty += 1;
     }
     // The change hook: a write reports the keys it changed (one branch
     // while nothing listens).

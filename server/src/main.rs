@@ -12,6 +12,7 @@ mod logging;
 mod mesh;
 mod net;
 mod notices;
+mod persist;
 mod placement;
 mod pubsub;
 mod resp_skip;
@@ -291,11 +292,16 @@ fn main() {
         port: AtomicUsize::new(port as usize),
         config_gen: AtomicU64::new(0),
         pubsub_live: (0..nshards).map(|_| AtomicBool::new(false)).collect(),
+        persist: persist::State::new(nshards),
         wakes: (0..nshards)
             .map(|_| net::Wake::new())
             .collect::<Result<_, _>>()
             .unwrap_or_else(|e| fatal(&format!("eventfd: {e}"))),
     });
+
+    if let Err(e) = persist::load_at_startup(&shared, &cfg) {
+        fatal(&e);
+    }
 
     let sigset = block_signals();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -369,12 +375,27 @@ fn main() {
                     "SIGINT"
                 }
             );
-            shared.stop.store(true, Ordering::SeqCst);
+            // With save points set, shard 0 saves first (as Redis does
+            // on SIGTERM/SIGINT), then stops every shard.
+            let points = shared
+                .config
+                .lock()
+                .map(|c| !c.get("save").unwrap_or("").trim().is_empty())
+                .unwrap_or(false);
+            if points {
+                shared
+                    .persist
+                    .shutdown_signal
+                    .store(if sig == libc::SIGTERM { 1 } else { 2 }, Ordering::SeqCst);
+            } else {
+                shared.stop.store(true, Ordering::SeqCst);
+            }
         }
     }
     for h in handles {
         let _ = h.join();
     }
+    persist::remove_temp_files();
     if let Some(p) = &pidfile {
         let _ = std::fs::remove_file(p);
     }

@@ -61,6 +61,8 @@ pub struct Shared {
     /// Per shard: whether its pub/sub registry holds any subscription
     /// (PUBLISH and SPUBLISH skip the shards where it does not).
     pub pubsub_live: Vec<AtomicBool>,
+    /// RDB snapshots, save points, what startup loaded (persist/).
+    pub persist: crate::persist::State,
 }
 
 impl Shared {
@@ -562,7 +564,7 @@ struct Periodic {
 }
 
 impl Periodic {
-    fn run(&mut self, rt: &ShardRuntime) {
+    fn run(&mut self, rt: &Rc<ShardRuntime>) {
         if crate::cycles::ticks() < self.next_tick {
             return;
         }
@@ -622,6 +624,7 @@ impl Periodic {
             now_i + period
         };
         self.next_tick = crate::cycles::ticks_after(self.next.saturating_duration_since(now_end));
+        crate::persist::periodic(rt);
         self.turns = self.turns.wrapping_add(1);
         if self.turns.is_multiple_of(hz) {
             crate::alloc::give_back();
@@ -671,6 +674,7 @@ async fn drive(rt: Rc<ShardRuntime>) {
             work += rt.flush_outboxes();
         }
         periodic.run(&rt);
+        work += crate::persist::tick(&rt, work > 0);
         if work > 0 {
             idle = 0;
             glommio::executor().yield_now().await;
@@ -878,6 +882,7 @@ pub fn start(
                     glommio::spawn_local(accept_loop(rt.clone(), l)).detach();
                     let _ = ready.send(Ok((id, local)));
                 }
+                crate::persist::install_loaded(&rt);
                 guard.disarm();
                 // The driver is the executor's main future: the shard lives
                 // until it returns at shutdown.

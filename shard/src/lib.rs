@@ -9,6 +9,7 @@ pub mod command;
 pub mod glob;
 pub mod notify;
 pub mod pubsub;
+pub mod rdb;
 pub mod slot;
 pub mod stats;
 pub mod store;

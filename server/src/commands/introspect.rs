@@ -426,10 +426,8 @@ pub async fn info(conn: &mut Conn, args: Args<'_>) {
         s.push_str(nl);
     }
     if want("persistence") {
-        let _ = write!(
-            s,
-            "# Persistence{nl}loading:0{nl}async_loading:0{nl}rdb_changes_since_last_save:0{nl}rdb_bgsave_in_progress:0{nl}rdb_last_bgsave_status:ok{nl}aof_enabled:0{nl}aof_rewrite_in_progress:0{nl}{nl}"
-        );
+        let p = crate::persist::info_section(conn, nl).await;
+        s.push_str(&p);
     }
     if want("stats") {
         let [ps_channels, ps_patterns, ps_shard] = crate::pubsub::totals(&conn.rt).await;

@@ -10,7 +10,6 @@ mod keyspace;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::LazyLock;
 
 use tessera_protocol::{Args, Proto, Reply};
@@ -63,7 +62,12 @@ static HANDLERS: &[(&str, ConnFn)] = &[
         done()
     }),
     ("shutdown", |c, a| {
-        shutdown(c, a);
+        Box::pin(crate::persist::shutdown_cmd(c, a))
+    }),
+    ("save", |c, a| Box::pin(crate::persist::save_cmd(c, a))),
+    ("bgsave", |c, a| Box::pin(crate::persist::bgsave_cmd(c, a))),
+    ("lastsave", |c, a| {
+        crate::persist::lastsave_cmd(c, a);
         done()
     }),
     ("multi", |c, _| {
@@ -369,21 +373,6 @@ fn reset(conn: &mut Conn) {
         m.name.clear();
     }
     reply(conn).simple("RESET");
-}
-
-fn shutdown(conn: &mut Conn, args: Args) {
-    for a in args.iter().skip(1) {
-        if eq_ic(a, b"ABORT") {
-            return reply(conn).error("ERR No shutdown in progress.");
-        }
-        if !(eq_ic(a, b"NOSAVE") || eq_ic(a, b"SAVE") || eq_ic(a, b"NOW") || eq_ic(a, b"FORCE")) {
-            return reply(conn).error("ERR syntax error");
-        }
-    }
-    log::warn!("User requested shutdown...");
-    conn.rt.shared.stop.store(true, Ordering::SeqCst);
-    // Like Redis: no reply, the connection closes as the server stops.
-    conn.close_after_write = true;
 }
 
 #[cfg(test)]

@@ -347,6 +347,7 @@ impl Config {
             notify_keyspace_events: value::notify_keyspace_flags(
                 self.get("notify-keyspace-events").unwrap_or(""),
             ),
+            rdb_compression: self.get("rdbcompression") != Some("no"),
         }
     }
 

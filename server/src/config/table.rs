@@ -352,15 +352,15 @@ const PROTECTED_ACTION: &[&str] = &["no", "yes", "local"];
 /// Every parameter. Redis's are in the order of its config.c table.
 pub const PARAMS: &[Param] = &[
     // yes/no
-    b("rdbchecksum", None, true, I, NoEff),
+    b("rdbchecksum", None, true, I, Live),
     b("daemonize", None, false, I, Live),
     b("io-threads-do-reads", None, false, I, NoEff),
     b("always-show-logo", None, false, I, NoEff),
     b("protected-mode", None, true, M, NoEff),
-    b("rdbcompression", None, true, M, NoEff),
+    b("rdbcompression", None, true, M, Live),
     b("rdb-del-sync-files", None, false, M, NoEff),
     b("activerehashing", None, true, M, NoEff),
-    b("stop-writes-on-bgsave-error", None, true, M, NoEff),
+    b("stop-writes-on-bgsave-error", None, true, M, Live),
     b("set-proc-title", None, true, I, NoEff),
     b("dynamic-hz", None, true, M, NoEff),
     b("lazyfree-lazy-eviction", None, false, M, NoEff),
@@ -447,7 +447,7 @@ pub const PARAMS: &[Param] = &[
         "dump.rdb",
         PROTECTED,
         Some(check_dbfilename),
-        NoEff,
+        Live,
     ),
     s(
         "appendfilename",
@@ -978,7 +978,7 @@ pub const PARAMS: &[Param] = &[
     sn("tls-ciphersuites", None, M, NoEff),
     // special
     sp("dir", None, Special::Dir, "", PROTECTED, Live),
-    sp("save", None, Special::Save, "", MULTI_ARG, NoEff),
+    sp("save", None, Special::Save, "", MULTI_ARG, Live),
     sp(
         "client-output-buffer-limit",
         None,

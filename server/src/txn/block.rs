@@ -155,7 +155,7 @@ impl Conn {
             return self.outcome(first);
         }
         // A transaction holds these keys: queue for them like it.
-        let Some(guard) = self.lock(self.exclusive_plan(&args, keypos)).await else {
+        let Some(guard) = self.lock(self.exclusive_plan(args, keypos)).await else {
             return Outcome::Written;
         };
         let r = call_try(&self.rt, shard, w, w.args.clone(), true, true).await;

@@ -38,6 +38,9 @@ pub struct ShardConfig {
     pub set_max_intset_entries: usize,
     /// `notify-keyspace-events`, as Redis's NOTIFY_* flags.
     pub notify_keyspace_events: u32,
+    /// Strings in RDB files and DUMP payloads are LZF-compressed
+    /// (`rdbcompression`).
+    pub rdb_compression: bool,
 }
 
 impl Default for ShardConfig {
@@ -54,6 +57,7 @@ impl Default for ShardConfig {
             zset_max_listpack_value: 64,
             set_max_intset_entries: 512,
             notify_keyspace_events: 0,
+            rdb_compression: true,
         }
     }
 }
@@ -83,6 +87,15 @@ pub struct ShardState {
     pub changes: Changes,
     /// Pub/sub subscriptions of this shard's connections.
     pub pubsub: crate::pubsub::PubSub,
+    /// Writes that changed something (Redis's `dirty`): save points and
+    /// INFO's rdb_changes_since_last_save count them. Never reset.
+    pub dirty: u64,
+    /// Writes are refused (MISCONF) because the last background save
+    /// failed and `stop-writes-on-bgsave-error` is on.
+    pub misconf: bool,
+    /// FLUSHALL ran: with save points set, a save follows (as Redis saves
+    /// the emptied dataset at once).
+    pub flushall_save: bool,
 }
 
 impl ShardState {
@@ -101,6 +114,9 @@ impl ShardState {
             borrowed_keys: HashSet::new(),
             changes: Changes::default(),
             pubsub: Default::default(),
+            dirty: 0,
+            misconf: false,
+            flushall_save: false,
         };
         st.apply_notify();
         st

@@ -7,11 +7,13 @@
 pub mod bitmaps;
 pub mod blocking;
 pub mod ctx;
+pub mod dump;
 pub mod geo;
 pub mod hashes;
 pub mod hll;
 pub mod keys;
 pub mod lists;
+pub mod persist;
 pub mod pubsub;
 pub mod server;
 pub mod sets;
@@ -49,6 +51,7 @@ pub mod flags {
     pub const BLOCKING: u32 = 1 << 13;
     pub const SKIP_SLOWLOG: u32 = 1 << 14;
     pub const PUBSUB: u32 = 1 << 15;
+    pub const NO_ASYNC_LOADING: u32 = 1 << 16;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -64,6 +67,7 @@ pub mod flags {
         (NO_AUTH, "no_auth"),
         (MAY_REPLICATE, "may_replicate"),
         (SENTINEL, "sentinel"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
         (BLOCKING, "blocking"),

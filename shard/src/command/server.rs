@@ -377,9 +377,17 @@ pub fn flushall(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
         report_replaced(ctx, db, None);
     }
     let mut freed = Vec::new();
+    let mut removed = 0u64;
     for (_, db) in ctx.shard.keyspace.dbs_mut() {
+        removed += db.len() as u64;
         freed.extend(db.take_all());
     }
+    // Redis's dirty counter grows by the keys removed, plus one for the
+    // command: the server adds one per shard for the write, so only shard
+    // 0 keeps it. With save points set, the emptied dataset is saved.
+    let st = &mut *ctx.shard;
+    st.dirty = (st.dirty + removed + (st.id == 0) as u64).saturating_sub(1);
+    st.flushall_save = true;
     if lazy {
         ctx.shard.lazy_free.extend(freed);
     }

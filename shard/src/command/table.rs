@@ -92,11 +92,13 @@ pub const ALL_W: KeySpec = KeySpec::Range {
 pub const CONTAINER: Route = Route::Conn;
 
 /// Every family's commands, in table order.
-fn families() -> [&'static [CommandSpec]; 14] {
+fn families() -> [&'static [CommandSpec]; 16] {
     [
         super::strings::COMMANDS,
         super::keys::COMMANDS,
+        super::dump::COMMANDS,
         super::server::COMMANDS,
+        super::persist::COMMANDS,
         super::txn::COMMANDS,
         super::lists::COMMANDS,
         super::blocking::COMMANDS,

@@ -8,6 +8,7 @@
 use hashbrown::HashTable;
 
 use super::entry::{prefetch_line, Entry};
+use super::snapshot::DbSnapshot;
 use crate::slot::{key_slot, SLOTS};
 
 /// The LRU clock: seconds, 24 bits, like Redis's `LRU_CLOCK()`.
@@ -45,6 +46,8 @@ pub struct Db {
     /// Names of the keys removed because they had expired, kept while
     /// keyspace notifications want `expired` events (None otherwise).
     pub expired_log: Option<Vec<Box<[u8]>>>,
+    /// The snapshot in progress (BGSAVE), if any: see `snapshot.rs`.
+    snap: Option<Box<DbSnapshot>>,
 }
 
 /// Notes an expired key's name in the log, when one is kept.
@@ -72,7 +75,85 @@ impl Db {
             hasher: foldhash::fast::FixedState::with_seed(rand::random()),
             expired_keys: 0,
             expired_log: None,
+            snap: None,
         }
+    }
+
+    /// The snapshot hook, before anything that may change or remove `key`:
+    /// one branch while no snapshot runs.
+    #[inline(always)]
+    fn before_write(&mut self, key: &[u8]) {
+        if self.snap.is_some() {
+            self.snap_before_write(key);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn snap_before_write(&mut self, key: &[u8]) {
+        let Some(snap) = self.snap.as_deref_mut() else {
+            return;
+        };
+        let slot = key_slot(key);
+        if !snap.claim(slot, key) {
+            return;
+        }
+        let h = Self::hash(&self.hasher, key);
+        if let Some(e) = self.slots[slot as usize].table.find(h, |e| e.key() == key) {
+            snap.write(e);
+        }
+    }
+
+    /// Starts a snapshot of this database (as index `db_index`).
+    pub fn snapshot_start(&mut self, db_index: usize, compress: bool) {
+        self.snap = Some(Box::new(DbSnapshot::new(db_index, compress)));
+    }
+
+    /// Whether a snapshot of this database is in progress.
+    pub fn snapshot_running(&self) -> bool {
+        self.snap.is_some()
+    }
+
+    /// Walks slots until about `budget` entries were encoded; true when
+    /// every slot is done.
+    pub fn snapshot_step(&mut self, budget: usize) -> bool {
+        let Some(snap) = self.snap.as_deref_mut() else {
+            return true;
+        };
+        let mut done = 0;
+        while snap.next_slot < SLOTS && done < budget {
+            let slot = snap.next_slot;
+            let early = snap.early.remove(&(slot as u16));
+            if let Some(e) = &early {
+                snap.early_bytes = snap
+                    .early_bytes
+                    .saturating_sub(e.iter().map(|k| k.len() + 32).sum());
+            }
+            for e in self.slots[slot].table.iter() {
+                if early.as_ref().is_some_and(|s| s.contains(e.key())) {
+                    continue;
+                }
+                snap.write(e);
+                done += 1;
+            }
+            snap.next_slot += 1;
+        }
+        snap.next_slot >= SLOTS
+    }
+
+    /// The snapshot's encoded records so far (the caller writes them out).
+    pub fn snapshot_output(&mut self) -> Option<(usize, &mut Vec<u8>)> {
+        self.snap.as_deref_mut().map(|s| (s.db_index, &mut s.out))
+    }
+
+    /// Extra memory the snapshot holds.
+    pub fn snapshot_extra_bytes(&self) -> usize {
+        self.snap.as_ref().map_or(0, |s| s.extra_bytes())
+    }
+
+    /// Ends the snapshot: (its database index, keys, keys with an expiry).
+    pub fn snapshot_end(&mut self) -> Option<(usize, u64, u64)> {
+        self.snap.take().map(|s| (s.db_index, s.keys, s.expires))
     }
 
     #[inline]
@@ -132,6 +213,7 @@ impl Db {
     /// and refreshes its LRU clock.
     #[inline]
     pub fn get(&mut self, key: &[u8], now: i64) -> Option<&mut Entry> {
+        self.before_write(key);
         let h = Self::hash(&self.hasher, key);
         let st = &mut self.slots[key_slot(key) as usize];
         match st.table.find_entry(h, |e| e.key() == key) {
@@ -156,6 +238,7 @@ impl Db {
 
     /// Like `get`, without touching the LRU clock (OBJECT IDLETIME, TTL...).
     pub fn get_quiet(&mut self, key: &[u8], now: i64) -> Option<&mut Entry> {
+        self.before_write(key);
         let h = Self::hash(&self.hasher, key);
         let st = &mut self.slots[key_slot(key) as usize];
         match st.table.find_entry(h, |e| e.key() == key) {
@@ -195,6 +278,7 @@ impl Db {
     /// Inserts an entry, replacing any entry under the same key; returns the
     /// replaced one if it was still live.
     pub fn insert(&mut self, entry: Entry, now: i64) -> Option<Entry> {
+        self.before_write(entry.key());
         let key = entry.key();
         let h = Self::hash(&self.hasher, key);
         let slot = key_slot(key) as usize;
@@ -240,6 +324,7 @@ impl Db {
         keep_ttl: bool,
         now: i64,
     ) -> bool {
+        self.before_write(key);
         // One probe for find-or-insert: SET is the hottest write, and each
         // probe of a cold slot table costs cache misses.
         let lru = lru_clock(now);
@@ -286,6 +371,7 @@ impl Db {
 
     /// Removes a key; an expired key counts as absent (but is reclaimed).
     pub fn remove(&mut self, key: &[u8], now: i64) -> Option<Entry> {
+        self.before_write(key);
         let h = Self::hash(&self.hasher, key);
         let st = &mut self.slots[key_slot(key) as usize];
         match st.table.find_entry(h, |e| e.key() == key) {
@@ -334,6 +420,10 @@ impl Db {
     /// a huge keyspace without stalling (FLUSHALL ASYNC) can drop them in
     /// slices; dropping the returned value frees everything at once.
     pub fn take_all(&mut self) -> Vec<SlotTable> {
+        // A snapshot in progress first writes everything it has not yet.
+        if self.snap.is_some() {
+            self.snapshot_step(usize::MAX);
+        }
         let mut out = Vec::new();
         for st in self.slots.iter_mut() {
             if !st.is_empty() {
@@ -359,6 +449,17 @@ impl Db {
         let mut slot = cursor % SLOTS;
         let mut visited = 0;
         while visited < SLOTS && checked < max_checks {
+            if st_needs_snap(&self.snap, slot) && self.slots[slot].volatile > 0 {
+                // Keys about to be reclaimed are written first if the
+                // snapshot has not reached them.
+                if let Some(snap) = self.snap.as_deref_mut() {
+                    for e in self.slots[slot].table.iter() {
+                        if e.is_expired(now) && snap.claim(slot as u16, e.key()) {
+                            snap.write(e);
+                        }
+                    }
+                }
+            }
             let st = &mut self.slots[slot];
             if st.volatile > 0 {
                 let before = st.table.len();
@@ -420,6 +521,12 @@ impl Db {
         }
         None
     }
+}
+
+/// Whether a snapshot runs and has not yet walked `slot`.
+#[inline]
+fn st_needs_snap(snap: &Option<Box<DbSnapshot>>, slot: usize) -> bool {
+    snap.as_ref().is_some_and(|s| slot >= s.next_slot)
 }
 
 #[cfg(test)]

@@ -63,6 +63,11 @@ impl List {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+    /// The nodes, head first (the RDB writer stores one listpack per node).
+    pub fn nodes(&self) -> impl Iterator<Item = &Listpack> + '_ {
+        self.nodes.iter()
+    }
+
     pub fn node_count(&self) -> usize {
         self.nodes.len()
     }
