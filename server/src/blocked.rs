@@ -45,6 +45,7 @@ impl ShardRuntime {
         if self.state.borrow().changes.pending() {
             self.serve_ready_keys();
             self.publish_notices();
+            self.deliver_invalidations();
         }
     }
 

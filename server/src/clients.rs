@@ -42,6 +42,8 @@ pub struct ClientMeta {
     pub blocked: Option<std::sync::Arc<tessera_shard::blocking::BlockState>>,
     /// Commands queued in MULTI; -1 outside a transaction.
     pub multi: i64,
+    /// CLIENT TRACKING on: where its invalidations go.
+    pub tracker: Option<tessera_shard::tracking::Tracker>,
 }
 
 /// What can reach a connection besides its own replies. CLIENT KILL and
@@ -105,6 +107,9 @@ impl ClientMeta {
         if self.blocked.is_some() {
             f.push('b');
         }
+        if self.tracker.is_some() {
+            f.push('t');
+        }
         if f.is_empty() {
             f.push('N');
         }
@@ -136,7 +141,7 @@ impl ClientMeta {
     pub fn info_line(&self) -> String {
         let now = Instant::now();
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -155,6 +160,7 @@ impl ClientMeta {
             self.obuf,
             self.qbuf + self.obuf,
             self.last_cmd,
+            self.tracker.map_or(-1, |t| if t.redirected { t.id as i64 } else { 0 }),
             if self.proto == Proto::Resp3 { 3 } else { 2 },
             self.lib_name,
             self.lib_ver,

@@ -93,6 +93,10 @@ pub struct Conn {
     spare: Vec<u8>,
     /// Bytes of the send in flight (for the output limit).
     in_flight: usize,
+    /// CLIENT TRACKING settings, while on.
+    pub tracking: Option<crate::tracking::TrackState>,
+    /// CLIENT CACHING just ran: its setting holds for the next command.
+    pub caching_set: bool,
     /// Pub/sub subscriptions, while the connection has any (pubsub.rs).
     pub subs: Option<Box<crate::pubsub::ConnSubs>>,
     /// The `pubsub` class's output limits (hard, soft, seconds), which
@@ -162,6 +166,7 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         inbox: Default::default(),
         blocked: None,
         multi: -1,
+        tracker: None,
         waker: None,
         subs: [0; 3],
         inbox_bytes: 0,
@@ -208,11 +213,17 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         sending: None,
         spare: Vec::new(),
         in_flight: 0,
+        tracking: None,
+        caching_set: false,
         subs: None,
         pubsub_limits: (0, 0, 0),
     };
     if let Err(e) = conn.run().await {
         log::debug!("client {id} closed: {e}");
+    }
+    if conn.tracking.is_some() {
+        crate::tracking::forget_everywhere(&rt, id);
+        shared.tracking_clients.fetch_sub(1, Ordering::Relaxed);
     }
     // A recv or send still in flight is cancelled as its future drops
     // (net.rs keeps the buffer until the kernel is done with it); the

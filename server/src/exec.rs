@@ -110,6 +110,10 @@ fn run(
     if notify != 0 && !blocked {
         notify_events(state, spec, &args, db, now, &before, &out[start..]);
     }
+    // CLIENT TRACKING: a tracking client's read may now be cached.
+    if state.changes.tracking.reader.is_some() && spec.has(flags::READONLY) {
+        track_reads(state, spec, &args, &out[start..]);
+    }
     if count {
         let failed = out.get(start) == Some(&b'-');
         let st = state.stats.cmd(id);
@@ -269,5 +273,19 @@ fn notify_events(
             }
         }
         _ => {}
+    }
+}
+
+/// Records the keys a tracking client just read (not on an error).
+#[cold]
+fn track_reads(state: &mut ShardState, spec: &CommandSpec, args: &Args, reply: &[u8]) {
+    if reply.first() == Some(&b'-') {
+        return;
+    }
+    let mut keypos = Vec::new();
+    if spec.key_positions(args, &mut keypos).is_ok() {
+        for k in &keypos {
+            state.changes.tracking.read(args.get(k.index));
+        }
     }
 }

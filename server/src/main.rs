@@ -18,6 +18,7 @@ mod pubsub;
 mod resp_skip;
 mod rings;
 mod runtime;
+mod tracking;
 mod txn;
 
 use std::net::{IpAddr, SocketAddr};
@@ -286,6 +287,7 @@ fn main() {
         total_connections: AtomicU64::new(0),
         rejected_connections: AtomicU64::new(0),
         blocked_clients: AtomicUsize::new(0),
+        tracking_clients: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
         started: Instant::now(),
         run_id: format!("{:040x}", rand::random::<u128>()),

@@ -39,6 +39,8 @@ pub struct Item {
     /// The coordinator holds this item's locks (it runs inside an atomic
     /// command or an EXEC): it runs without looking at the lock table.
     pub locked: bool,
+    /// Its reads are tracked for the batch's `tracker` (CLIENT TRACKING).
+    pub track: bool,
 }
 
 /// All commands of one read batch bound for one shard.
@@ -52,6 +54,9 @@ pub struct ForwardBatch {
     /// limit): the shard stops once its replies pass it, and the client
     /// is closed.
     pub budget: usize,
+    /// CLIENT TRACKING: where the client's invalidations go, and its id
+    /// when it asked for NOLOOP (None for nearly every connection).
+    pub tracker: Option<(tessera_shard::tracking::Tracker, Option<u64>)>,
 }
 
 /// Work run on a shard with no answer (unwatching, releasing).

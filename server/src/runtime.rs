@@ -49,6 +49,8 @@ pub struct Shared {
     pub rejected_connections: AtomicU64,
     /// Clients blocked now (BLPOP...), for INFO.
     pub blocked_clients: AtomicUsize,
+    /// Clients with CLIENT TRACKING on, for INFO.
+    pub tracking_clients: AtomicUsize,
     pub stop: AtomicBool,
     pub started: Instant,
     pub run_id: String,
@@ -418,6 +420,10 @@ impl ShardRuntime {
             }
             let ready = {
                 let mut st = self.state.borrow_mut();
+                if let Some((t, noloop)) = p.batch.tracker {
+                    st.changes.tracking.reader = it.track.then_some(t);
+                    st.changes.tracking.noloop_writer = noloop;
+                }
                 execute(
                     &mut st,
                     it.cmd,
@@ -428,6 +434,10 @@ impl ShardRuntime {
                     it.count,
                     &mut p.out,
                 );
+                if p.batch.tracker.is_some() {
+                    st.changes.tracking.reader = None;
+                    st.changes.tracking.noloop_writer = None;
+                }
                 st.changes.pending()
             };
             if ready {

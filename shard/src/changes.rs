@@ -53,6 +53,8 @@ pub struct Changes {
     pub notify: u32,
     /// Keyspace notifications made and not yet published.
     pub notices: Vec<crate::notify::Notice>,
+    /// Client-side caching: who may cache which key (CLIENT TRACKING).
+    pub tracking: crate::tracking::Tracking,
 }
 
 impl Changes {
@@ -60,14 +62,17 @@ impl Changes {
     /// hook, and finding a command's keys, altogether).
     #[inline]
     pub fn active(&self) -> bool {
-        !self.watched.is_empty() || !self.blocked.is_empty() || self.notify != 0
+        !self.watched.is_empty()
+            || !self.blocked.is_empty()
+            || self.notify != 0
+            || !self.tracking.is_empty()
     }
 
     /// Whether the writes just run left work for the server: blocked
     /// clients to serve, notifications to publish.
     #[inline]
     pub fn pending(&self) -> bool {
-        self.blocked.has_ready() || !self.notices.is_empty()
+        self.blocked.has_ready() || !self.notices.is_empty() || self.tracking.has_out()
     }
 
     /// A write changed `key` in `db`. `_event` is the command's name, the
@@ -79,6 +84,9 @@ impl Changes {
             }
         }
         self.blocked.touched(db, key);
+        if !self.tracking.is_empty() {
+            self.tracking.touched(key);
+        }
     }
 
     /// `db` is about to be emptied (FLUSHDB, FLUSHALL) or swapped with
@@ -94,6 +102,9 @@ impl Changes {
         // A swapped-in database may hold what blocked clients wait for.
         if replaced_with.is_some() {
             self.blocked.db_touched(db);
+        } else {
+            // FLUSHDB/FLUSHALL: tracking clients drop everything.
+            self.tracking.flushed();
         }
         for (key, ws) in &self.watched {
             for w in ws.iter().filter(|w| w.db as usize == db) {

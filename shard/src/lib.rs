@@ -13,5 +13,6 @@ pub mod rdb;
 pub mod slot;
 pub mod stats;
 pub mod store;
+pub mod tracking;
 pub mod types;
 pub mod util;

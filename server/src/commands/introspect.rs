@@ -403,9 +403,10 @@ pub async fn info(conn: &mut Conn, args: Args<'_>) {
         let connected: usize = parts.iter().flatten().map(|p| p.clients).sum();
         let _ = write!(
             s,
-            "# Clients{nl}connected_clients:{connected}{nl}maxclients:{}{nl}blocked_clients:{}{nl}tracking_clients:0{nl}{nl}",
+            "# Clients{nl}connected_clients:{connected}{nl}maxclients:{}{nl}blocked_clients:{}{nl}tracking_clients:{}{nl}{nl}",
             cfg.maxclients(),
             shared.blocked_clients.load(std::sync::atomic::Ordering::Relaxed),
+            shared.tracking_clients.load(std::sync::atomic::Ordering::Relaxed),
         );
     }
     if want("memory") {

@@ -154,6 +154,21 @@ static HANDLERS: &[(&str, ConnFn)] = &[
     ("client|list", |c, a| Box::pin(client::list(c, a))),
     ("client|kill", |c, a| Box::pin(client::kill(c, a))),
     ("client|unblock", |c, a| Box::pin(client::unblock(c, a))),
+    ("client|tracking", |c, a| {
+        Box::pin(crate::tracking::tracking(c, a))
+    }),
+    ("client|caching", |c, a| {
+        crate::tracking::caching(c, a);
+        done()
+    }),
+    ("client|getredir", |c, a| {
+        crate::tracking::getredir(c, a);
+        done()
+    }),
+    ("client|trackinginfo", |c, a| {
+        crate::tracking::trackinginfo(c, a);
+        done()
+    }),
     ("scan", |c, a| Box::pin(keyspace::scan(c, a))),
     ("randomkey", |c, _| Box::pin(keyspace::randomkey(c))),
     ("debug", |c, a| Box::pin(keyspace::debug(c, a))),

@@ -348,6 +348,7 @@ impl Config {
                 self.get("notify-keyspace-events").unwrap_or(""),
             ),
             rdb_compression: self.get("rdbcompression") != Some("no"),
+            tracking_table_max_keys: self.int("tracking-table-max-keys") as usize,
         }
     }
 

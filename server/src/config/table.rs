@@ -889,7 +889,7 @@ pub const PARAMS: &[Param] = &[
         LONG_MAX,
         "1000000",
         M,
-        NoEff,
+        Live,
     ),
     m(
         "client-query-buffer-limit",

@@ -189,12 +189,17 @@ impl Conn {
         if self.co.multi.is_some() && super::multi::queue(self, spec, id, &args) {
             return;
         }
-        if self.route_now(spec, id, &args) {
-            return;
+        if !self.route_now(spec, id, &args) {
+            // Boxed: the slow paths (locks, gathering, connection commands)
+            // hold large futures that the per-request path must not carry.
+            Box::pin(self.route(spec, id, args, frozen)).await
         }
-        // Boxed: the slow paths (locks, gathering, connection commands)
-        // hold large futures that the per-request path must not carry.
-        Box::pin(self.route(spec, id, args, frozen)).await
+        // CLIENT CACHING YES/NO holds for the one command after it.
+        if let Some(t) = self.tracking.as_mut() {
+            if !std::mem::take(&mut self.caching_set) {
+                t.caching = None;
+            }
+        }
     }
 
     /// The per-request path, with no await: a keyless command, or one whose
@@ -444,9 +449,18 @@ impl Conn {
         let (db, proto, now) = (self.db, self.proto, self.now);
         let rt = self.rt.clone();
         let mut ready = false;
+        let roles = self.tracking.is_some().then(|| self.tracking_roles());
         self.local_reply(|out| {
             let mut st = rt.state.borrow_mut();
+            if let Some((reader, writer)) = roles {
+                st.changes.tracking.reader = reader;
+                st.changes.tracking.noloop_writer = writer;
+            }
             execute(&mut st, id, args, db, proto, now, true, out);
+            if roles.is_some() {
+                st.changes.tracking.reader = None;
+                st.changes.tracking.noloop_writer = None;
+            }
             ready = st.changes.pending();
         });
         // Inside an EXEC or an atomic command, blocked clients are served
@@ -467,6 +481,7 @@ impl Conn {
             proto: self.proto,
             count,
             locked: self.co.in_tx,
+            track: self.tracking.as_ref().is_some_and(|t| t.tracks_next()),
         });
         t.spans.extend_from_slice(spans);
         let item = t.items.len() - 1;
@@ -480,8 +495,13 @@ impl Conn {
     fn part(&mut self, shard: usize, id: u16, spans: &[ArgSpan], buf: &[u8]) -> Part {
         if shard == self.rt.id {
             let start = self.co.local_out.len();
+            let roles = self.tracking.is_some().then(|| self.tracking_roles());
             let ready = {
                 let mut st = self.rt.state.borrow_mut();
+                if let Some((reader, writer)) = roles {
+                    st.changes.tracking.reader = reader;
+                    st.changes.tracking.noloop_writer = writer;
+                }
                 execute(
                     &mut st,
                     id,
@@ -492,6 +512,10 @@ impl Conn {
                     false,
                     &mut self.co.local_out,
                 );
+                if roles.is_some() {
+                    st.changes.tracking.reader = None;
+                    st.changes.tracking.noloop_writer = None;
+                }
                 st.changes.pending()
             };
             if ready && !self.co.in_tx {
@@ -605,6 +629,10 @@ impl Conn {
         let budget = self.output_budget();
         // (shard, ticket, items sent)
         let mut waits: Vec<(usize, u32, usize)> = Vec::new();
+        let tracker = self.tracking.as_ref().map(|t| {
+            let id = self.meta.borrow().id;
+            (t.tracker(self.rt.id, id), t.noloop.then_some(id))
+        });
         for s in 0..n {
             if self.co.targets[s].items.is_empty() {
                 continue;
@@ -617,6 +645,7 @@ impl Conn {
                 spans: std::mem::take(&mut t.spans),
                 items: std::mem::take(&mut t.items),
                 budget,
+                tracker,
             };
             let sent = batch.items.len();
             if self.rt.send(s, Request::Batch(batch)).await.is_ok() {

@@ -41,6 +41,9 @@ pub struct ShardConfig {
     /// Strings in RDB files and DUMP payloads are LZF-compressed
     /// (`rdbcompression`).
     pub rdb_compression: bool,
+    /// `tracking-table-max-keys`: keys one shard tracks for CLIENT
+    /// TRACKING before it invalidates old ones (0: no limit).
+    pub tracking_table_max_keys: usize,
 }
 
 impl Default for ShardConfig {
@@ -58,6 +61,7 @@ impl Default for ShardConfig {
             set_max_intset_entries: 512,
             notify_keyspace_events: 0,
             rdb_compression: true,
+            tracking_table_max_keys: 1_000_000,
         }
     }
 }
@@ -133,6 +137,7 @@ impl ShardState {
         let flags = self.config.notify_keyspace_events;
         let wanted = flags & (crate::notify::class::KEYSPACE | crate::notify::class::KEYEVENT) != 0;
         self.changes.notify = if wanted { flags } else { 0 };
+        self.changes.tracking.max_keys = self.config.tracking_table_max_keys;
         self.keyspace
             .set_log_expired(wanted && flags & crate::notify::class::EXPIRED != 0);
     }

@@ -136,6 +136,54 @@ static CLIENT_SUBS: &[CommandSpec] = &[
         "O(1)"
     ),
     cmd!(
+        "client|tracking",
+        -3,
+        NOSCRIPT | LOADING | STALE,
+        A_SLOW | A_CONN,
+        "connection",
+        NO_KEYS,
+        Route::Conn,
+        "Controls server-assisted client-side caching for the connection.",
+        "6.0.0",
+        "O(1). Some options may introduce additional complexity."
+    ),
+    cmd!(
+        "client|caching",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        A_SLOW | A_CONN,
+        "connection",
+        NO_KEYS,
+        Route::Conn,
+        "Instructs the server whether to track the keys in the next request.",
+        "6.0.0",
+        "O(1)"
+    ),
+    cmd!(
+        "client|getredir",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        A_SLOW | A_CONN,
+        "connection",
+        NO_KEYS,
+        Route::Conn,
+        "Returns the client ID to which the connection's tracking notifications are redirected.",
+        "6.0.0",
+        "O(1)"
+    ),
+    cmd!(
+        "client|trackinginfo",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        A_SLOW | A_CONN,
+        "connection",
+        NO_KEYS,
+        Route::Conn,
+        "Returns information about server-assisted client-side caching for the connection.",
+        "6.2.0",
+        "O(1)"
+    ),
+    cmd!(
         "client|unblock",
         -3,
         ADMIN | NOSCRIPT | LOADING | STALE,
@@ -403,6 +451,10 @@ fn report_replaced(ctx: &mut Ctx, db: usize, with: Option<usize>) {
         let keyspace = &st.keyspace;
         st.changes
             .db_replaced(db, with, |d, k| keyspace.exists(d, k, now));
+    } else if with.is_none() {
+        // Tracking clients of this shard's connections drop everything,
+        // whether or not a key of theirs is in the table.
+        st.changes.tracking.flushed();
     }
 }
 
