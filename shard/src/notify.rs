@@ -213,6 +213,11 @@ pub fn command_events(
                 ev(k.key, if k.exists { "expire" } else { "del" }, GENERIC);
             }
         }
+        "restore" => {
+            if let Some(k) = first.filter(|_| reply == b"+OK\r\n") {
+                ev(k.key, "restore", GENERIC);
+            }
+        }
         "persist" => {
             if let Some(k) = first.filter(|_| int == Some(1)) {
                 ev(k.key, "persist", GENERIC);
