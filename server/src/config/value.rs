@@ -5,35 +5,7 @@ use super::table::{Kind, Param, Special, MEM, OCTAL, PERCENT};
 
 /// Redis's string2ll: optional `-`, no `+`, no spaces, no leading zeros.
 pub fn string2ll(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.is_empty() || b.len() >= 21 {
-        return None;
-    }
-    if b == b"0" {
-        return Some(0);
-    }
-    let (neg, digits) = match b[0] {
-        b'-' => (true, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() || !(b'1'..=b'9').contains(&digits[0]) {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
-    }
-    if neg {
-        if v > i64::MAX as u64 + 1 {
-            return None;
-        }
-        Some((v as i64).wrapping_neg())
-    } else {
-        i64::try_from(v).ok()
-    }
+    tessera_shard::util::parse_i64_strict(s.as_bytes())
 }
 
 /// Redis's memtoull: digits then an optional unit (b, k, kb, m, mb, g, gb,
