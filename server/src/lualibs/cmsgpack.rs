@@ -407,30 +407,33 @@ unsafe fn decode_value(
 }
 
 /// `mp_unpack_full`: decodes up to `limit` values from `offset` (both 0:
-/// everything, and no offset returned).
-unsafe fn unpack_full(l: *mut ffi::lua_State, limit: i32, offset: i32) -> LuaResult<c_int> {
+/// everything, and no offset returned). Both are Lua integers (64-bit); the
+/// error messages print them as C ints, as the original does.
+unsafe fn unpack_full(l: *mut ffi::lua_State, limit: i64, offset: i64) -> LuaResult<c_int> {
     let s = check_bytes(l, 1)?;
     let decode_all = limit == 0 && offset == 0;
     if offset < 0 || limit < 0 {
         // The original prints the input's length where it says "limit".
         return Err(LuaError::msg(format!(
-            "Invalid request to unpack with offset of {offset} and limit of {}.",
+            "Invalid request to unpack with offset of {} and limit of {}.",
+            offset as i32,
             s.len() as i32
         )));
     }
-    if offset as usize > s.len() {
+    if offset as u64 > s.len() as u64 {
         return Err(LuaError::msg(format!(
-            "Start offset {offset} greater than input length {}.",
+            "Start offset {} greater than input length {}.",
+            offset as i32,
             s.len() as i32
         )));
     }
-    let limit = if decode_all { i32::MAX } else { limit };
+    let limit = if decode_all { i32::MAX as i64 } else { limit };
     let mut c = Cursor {
         data: s,
         pos: offset as usize,
     };
     let mut open = Vec::new();
-    let mut cnt: c_int = 0;
+    let mut cnt: i64 = 0;
     while c.left() > 0 && cnt < limit {
         match decode_value(l, &mut c, &mut open) {
             Ok(()) => {}
@@ -447,7 +450,7 @@ unsafe fn unpack_full(l: *mut ffi::lua_State, limit: i32, offset: i32) -> LuaRes
         ffi::lua_insert(l, 2);
         cnt += 1;
     }
-    Ok(cnt)
+    Ok(cnt as c_int)
 }
 
 unsafe fn unpack(l: *mut ffi::lua_State) -> LuaResult<c_int> {
@@ -455,14 +458,14 @@ unsafe fn unpack(l: *mut ffi::lua_State) -> LuaResult<c_int> {
 }
 
 unsafe fn unpack_one(l: *mut ffi::lua_State) -> LuaResult<c_int> {
-    let offset = opt_integer(l, 2, 0)? as i32;
+    let offset = opt_integer(l, 2, 0)?;
     ffi::lua_settop(l, ffi::lua_gettop(l).min(1));
     unpack_full(l, 1, offset)
 }
 
 unsafe fn unpack_limit(l: *mut ffi::lua_State) -> LuaResult<c_int> {
-    let limit = check_integer(l, 2)? as i32;
-    let offset = opt_integer(l, 3, 0)? as i32;
+    let limit = check_integer(l, 2)?;
+    let offset = opt_integer(l, 3, 0)?;
     ffi::lua_settop(l, ffi::lua_gettop(l).min(1));
     unpack_full(l, limit, offset)
 }
