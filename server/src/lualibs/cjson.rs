@@ -18,6 +18,7 @@ use super::raw::{
     c_double_to_i32, check_bytes, check_cstr, check_integer, lua_cfn, push_bytes, raw_set_field,
     set_funcs, LuaError, LuaResult,
 };
+use super::scratch;
 use mlua::ffi;
 use std::os::raw::c_int;
 
@@ -309,7 +310,7 @@ unsafe fn array_length(l: *mut ffi::lua_State, cfg: &Config) -> LuaResult<c_int>
 /// these on the heap rather than recursing, so deep nesting costs no native
 /// stack; the Lua stack holds the tables themselves (and an object's current
 /// key), one or two slots per level, as in the original.
-enum Open {
+pub enum EncFrame {
     Array { i: c_int, len: c_int },
     Object { comma: bool },
 }
@@ -321,7 +322,7 @@ unsafe fn visit(
     cfg: &Config,
     out: &mut Vec<u8>,
     depth: usize,
-) -> LuaResult<Option<Open>> {
+) -> LuaResult<Option<EncFrame>> {
     match ffi::lua_type(l, -1) {
         ffi::LUA_TSTRING => append_string(l, out, -1),
         ffi::LUA_TNUMBER => append_number(l, cfg, out, -1)?,
@@ -344,11 +345,11 @@ unsafe fn visit(
             let len = array_length(l, cfg)?;
             if len > 0 {
                 out.push(b'[');
-                return Ok(Some(Open::Array { i: 0, len }));
+                return Ok(Some(EncFrame::Array { i: 0, len }));
             }
             out.push(b'{');
             ffi::lua_pushnil(l);
-            return Ok(Some(Open::Object { comma: false }));
+            return Ok(Some(EncFrame::Object { comma: false }));
         }
         ffi::LUA_TNIL => out.extend_from_slice(b"null"),
         ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(l, -1).is_null() => {
@@ -360,8 +361,12 @@ unsafe fn visit(
 }
 
 /// `json_append_data` for the value on top of the stack (left there).
-unsafe fn append_data(l: *mut ffi::lua_State, cfg: &Config, out: &mut Vec<u8>) -> LuaResult<()> {
-    let mut open: Vec<Open> = Vec::new();
+unsafe fn append_data(
+    l: *mut ffi::lua_State,
+    cfg: &Config,
+    out: &mut Vec<u8>,
+    open: &mut Vec<EncFrame>,
+) -> LuaResult<()> {
     loop {
         // The value on top of the stack.
         match visit(l, cfg, out, open.len())? {
@@ -376,7 +381,7 @@ unsafe fn append_data(l: *mut ffi::lua_State, cfg: &Config, out: &mut Vec<u8>) -
                 return Ok(());
             };
             match top {
-                Open::Array { i, len } => {
+                EncFrame::Array { i, len } => {
                     if *i < *len {
                         *i += 1;
                         if *i > 1 {
@@ -387,7 +392,7 @@ unsafe fn append_data(l: *mut ffi::lua_State, cfg: &Config, out: &mut Vec<u8>) -
                     }
                     out.push(b']');
                 }
-                Open::Object { comma } => {
+                EncFrame::Object { comma } => {
                     // Stack: table, previous key (nil at first).
                     if ffi::lua_next(l, -2) != 0 {
                         if *comma {
@@ -432,10 +437,11 @@ unsafe fn encode(l: *mut ffi::lua_State) -> LuaResult<c_int> {
     if ffi::lua_gettop(l) != 1 {
         return Err(LuaError::arg(1, "expected 1 argument"));
     }
-    let mut out = Vec::new();
-    append_data(l, &cfg, &mut out)?;
-    push_bytes(l, &out);
-    Ok(1)
+    scratch::with(l, 2, |s| {
+        append_data(l, &cfg, &mut s.out, &mut s.json_enc)?;
+        push_bytes(l, &s.out);
+        Ok(1)
+    })
 }
 
 // ---- decoding ---------------------------------------------------------
@@ -493,7 +499,7 @@ struct Parser<'a> {
     ptr: usize,
     depth: c_int,
     /// The current string token's decoded bytes.
-    tmp: Vec<u8>,
+    tmp: &'a mut Vec<u8>,
 }
 
 fn hex_digit(c: u8) -> Option<u32> {
@@ -730,7 +736,7 @@ impl Parser<'_> {
         if t.kind != Tok::String {
             return Err(self.parse_error("object key string", t));
         }
-        push_bytes(l, &self.tmp);
+        push_bytes(l, self.tmp);
         self.next_token(t);
         if t.kind != Tok::Colon {
             return Err(self.parse_error("colon", t));
@@ -743,13 +749,18 @@ impl Parser<'_> {
     /// in a heap vector (`open`), not in native recursion; the Lua stack
     /// holds the open tables (and an object's pending key), as in the
     /// original, whose limits (depth setting, `lua_checkstack`) apply.
-    unsafe fn value(&mut self, l: *mut ffi::lua_State, t: &mut Token) -> LuaResult<()> {
-        // For each open table: Some(next array index) or None (an object).
-        let mut open: Vec<Option<c_int>> = Vec::new();
+    /// `open` holds, for each open table, Some(next array index) or None
+    /// (an object).
+    unsafe fn value(
+        &mut self,
+        l: *mut ffi::lua_State,
+        t: &mut Token,
+        open: &mut Vec<Option<c_int>>,
+    ) -> LuaResult<()> {
         loop {
             // A value starts at `t`.
             match t.kind {
-                Tok::String => push_bytes(l, &self.tmp),
+                Tok::String => push_bytes(l, self.tmp),
                 Tok::Number => ffi::lua_pushnumber(l, t.number),
                 Tok::Boolean => ffi::lua_pushboolean(l, t.boolean as c_int),
                 Tok::Null => ffi::lua_pushlightuserdata(l, std::ptr::null_mut()),
@@ -844,25 +855,29 @@ unsafe fn decode(l: *mut ffi::lua_State) -> LuaResult<c_int> {
     }
     // Lua strings are NUL-terminated: include the terminator.
     let data = std::slice::from_raw_parts(s.as_ptr(), s.len() + 1);
-    let mut p = Parser {
-        cfg: &cfg,
-        data,
-        ptr: 0,
-        depth: 0,
-        tmp: Vec::with_capacity(s.len()),
-    };
-    let mut t = new_token();
-    p.next_token(&mut t);
-    p.value(l, &mut t)?;
-    p.next_token(&mut t);
-    if t.kind != Tok::End {
-        return Err(p.parse_error("the end", &t));
-    }
-    Ok(1)
+    scratch::with(l, 2, |sc| {
+        let mut p = Parser {
+            cfg: &cfg,
+            data,
+            ptr: 0,
+            depth: 0,
+            tmp: &mut sc.tmp,
+        };
+        let mut t = new_token();
+        p.next_token(&mut t);
+        p.value(l, &mut t, &mut sc.json_dec)?;
+        p.next_token(&mut t);
+        if t.kind != Tok::End {
+            return Err(p.parse_error("the end", &t));
+        }
+        Ok(1)
+    })
 }
 
 unsafe fn new(l: *mut ffi::lua_State) -> LuaResult<c_int> {
+    ffi::lua_pushvalue(l, ffi::lua_upvalueindex(2));
     open(l);
+    ffi::lua_remove(l, -2);
     Ok(1)
 }
 
@@ -877,12 +892,13 @@ lua_cfn!(c_encode_invalid_numbers, cfg_encode_invalid_numbers);
 lua_cfn!(c_decode_invalid_numbers, cfg_decode_invalid_numbers);
 lua_cfn!(c_new, new);
 
-/// Pushes a new `cjson` module table with default settings.
+/// Pushes a new `cjson` module table with default settings, its functions
+/// sharing the scratch userdata on top of the stack (left there).
 pub unsafe fn open(l: *mut ffi::lua_State) {
-    ffi::lua_createtable(l, 0, 13);
     let cfg = ffi::lua_newuserdata(l, std::mem::size_of::<Config>()) as *mut Config;
     cfg.write(DEFAULTS);
-    ffi::lua_insert(l, -2);
+    ffi::lua_pushvalue(l, -2);
+    ffi::lua_createtable(l, 0, 13);
     set_funcs(
         l,
         &[
@@ -897,8 +913,9 @@ pub unsafe fn open(l: *mut ffi::lua_State) {
             ("decode_invalid_numbers", c_decode_invalid_numbers),
             ("new", c_new),
         ],
-        1,
+        2,
     );
+    ffi::lua_remove(l, -2);
     ffi::lua_remove(l, -2);
     ffi::lua_pushlightuserdata(l, std::ptr::null_mut());
     raw_set_field(l, -2, "null");

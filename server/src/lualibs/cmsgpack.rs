@@ -17,6 +17,7 @@ use super::raw::{
     c_double_to_i32, c_double_to_i64, check_bytes, check_integer, lua_cfn, opt_integer, push_bytes,
     set_funcs, LuaError, LuaResult,
 };
+use super::scratch;
 use mlua::ffi;
 use std::os::raw::c_int;
 
@@ -151,9 +152,10 @@ unsafe fn encode_value(l: *mut ffi::lua_State, buf: &mut Vec<u8>, level: i32) ->
                 let len = ffi::lua_objlen(l, -1);
                 encode_header(buf, len, 0x90, 0xdc, 0xdd);
                 check_stack(l, 1, "in function mp_encode_lua_table_as_array")?;
+                // The original's lua_gettable never reaches a metamethod here
+                // (keys 1..len all exist); raw access runs no Lua code.
                 for j in 1..=len {
-                    ffi::lua_pushnumber(l, j as f64);
-                    ffi::lua_gettable(l, -2);
+                    ffi::lua_rawgeti_(l, -1, j as c_int);
                     encode_value(l, buf, level + 1)?;
                 }
             } else {
@@ -187,14 +189,15 @@ unsafe fn pack(l: *mut ffi::lua_State) -> LuaResult<c_int> {
     if ffi::lua_checkstack(l, nargs) == 0 {
         return Err(LuaError::arg(0, "Too many arguments for MessagePack pack."));
     }
-    let mut buf = Vec::new();
-    for i in 1..=nargs {
-        check_stack(l, 1, "in function mp_check")?;
-        ffi::lua_pushvalue(l, i);
-        encode_value(l, &mut buf, 0)?;
-    }
-    push_bytes(l, &buf);
-    Ok(1)
+    scratch::with(l, 1, |s| {
+        for i in 1..=nargs {
+            check_stack(l, 1, "in function mp_check")?;
+            ffi::lua_pushvalue(l, i);
+            encode_value(l, &mut s.out, 0)?;
+        }
+        push_bytes(l, &s.out);
+        Ok(1)
+    })
 }
 
 /// Why decoding stopped.
@@ -230,7 +233,7 @@ fn be(b: &[u8]) -> u64 {
 /// than in native recursion; the Lua stack holds the containers and pending
 /// keys exactly as the original's recursion does, so its `luaL_checkstack`
 /// limits (and messages) are the same.
-enum Open {
+pub enum MpFrame {
     /// The index being filled (pushed on the Lua stack) and the length.
     Array { i: usize, len: usize },
     /// Pairs left, and whether the next value decoded is a key.
@@ -241,7 +244,7 @@ const TOO_MANY: &str = "too many return values at once; use unpack_one or unpack
 
 /// Decodes one scalar at the cursor and pushes it, or opens a container
 /// (pushing its table) and returns it.
-unsafe fn decode_item(l: *mut ffi::lua_State, c: &mut Cursor) -> Result<Option<Open>, Stop> {
+unsafe fn decode_item(l: *mut ffi::lua_State, c: &mut Cursor) -> Result<Option<MpFrame>, Stop> {
     let b0 = c.need(1)?[0];
     check_stack(l, 1, TOO_MANY).map_err(Stop::Lua)?;
     let (count, is_array) = match b0 {
@@ -338,11 +341,11 @@ unsafe fn decode_item(l: *mut ffi::lua_State, c: &mut Cursor) -> Result<Option<O
             return Ok(None);
         }
         ffi::lua_pushnumber(l, 1.0);
-        Ok(Some(Open::Array { i: 1, len: count }))
+        Ok(Some(MpFrame::Array { i: 1, len: count }))
     } else if count == 0 {
         Ok(None)
     } else {
-        Ok(Some(Open::Map {
+        Ok(Some(MpFrame::Map {
             left: count,
             key: true,
         }))
@@ -354,7 +357,7 @@ unsafe fn decode_item(l: *mut ffi::lua_State, c: &mut Cursor) -> Result<Option<O
 unsafe fn decode_value(
     l: *mut ffi::lua_State,
     c: &mut Cursor,
-    open: &mut Vec<Open>,
+    open: &mut Vec<MpFrame>,
 ) -> Result<(), Stop> {
     open.clear();
     loop {
@@ -369,7 +372,7 @@ unsafe fn decode_value(
                 return Ok(());
             };
             match top {
-                Open::Array { i, len } => {
+                MpFrame::Array { i, len } => {
                     ffi::lua_rawset(l, -3);
                     if *i == *len {
                         open.pop();
@@ -379,7 +382,7 @@ unsafe fn decode_value(
                     ffi::lua_pushnumber(l, *i as f64);
                     break;
                 }
-                Open::Map { left, key } => {
+                MpFrame::Map { left, key } => {
                     if *key {
                         *key = false;
                         break;
@@ -432,17 +435,18 @@ unsafe fn unpack_full(l: *mut ffi::lua_State, limit: i64, offset: i64) -> LuaRes
         data: s,
         pos: offset as usize,
     };
-    let mut open = Vec::new();
     let mut cnt: i64 = 0;
-    while c.left() > 0 && cnt < limit {
-        match decode_value(l, &mut c, &mut open) {
-            Ok(()) => {}
-            Err(Stop::Eof) => return Err(LuaError::msg("Missing bytes in input.")),
-            Err(Stop::BadFormat) => return Err(LuaError::msg("Bad data format in input.")),
-            Err(Stop::Lua(e)) => return Err(e),
+    scratch::with(l, 1, |sc| {
+        while c.left() > 0 && cnt < limit {
+            decode_value(l, &mut c, &mut sc.mp_dec).map_err(|e| match e {
+                Stop::Eof => LuaError::msg("Missing bytes in input."),
+                Stop::BadFormat => LuaError::msg("Bad data format in input."),
+                Stop::Lua(e) => e,
+            })?;
+            cnt += 1;
         }
-        cnt += 1;
-    }
+        Ok(())
+    })?;
     if !decode_all {
         check_stack(l, 1, "in function mp_unpack_full")?;
         let next = if c.left() == 0 { -1 } else { c.pos as i32 };
@@ -475,7 +479,8 @@ lua_cfn!(c_unpack, unpack);
 lua_cfn!(c_unpack_one, unpack_one);
 lua_cfn!(c_unpack_limit, unpack_limit);
 
-/// Pushes the `cmsgpack` table.
+/// Pushes the `cmsgpack` table, its functions sharing the scratch userdata
+/// on top of the stack (left there).
 pub unsafe fn open(l: *mut ffi::lua_State) {
     ffi::lua_createtable(l, 0, 8);
     set_funcs(
@@ -486,7 +491,7 @@ pub unsafe fn open(l: *mut ffi::lua_State) {
             ("unpack_one", c_unpack_one),
             ("unpack_limit", c_unpack_limit),
         ],
-        0,
+        1,
     );
     for (k, v) in [
         ("_NAME", "cmsgpack"),

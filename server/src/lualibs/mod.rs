@@ -11,6 +11,7 @@ mod bit;
 mod cjson;
 mod cmsgpack;
 mod raw;
+mod scratch;
 mod structlib;
 #[cfg(test)]
 mod tests;
@@ -30,10 +31,13 @@ pub fn install(lua: &mlua::Lua) -> mlua::Result<()> {
                 ("bit", bit::open),
                 ("struct", structlib::open),
             ];
+            // One set of scratch buffers for the VM (see scratch.rs).
+            scratch::push_new(l);
             for (name, open) in libs {
                 open(l);
                 raw::raw_set_field(l, ffi::LUA_GLOBALSINDEX, name);
             }
+            ffi::lua_settop(l, -2);
         })
     }
 }

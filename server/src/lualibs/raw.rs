@@ -10,8 +10,9 @@
 //! therefore never raise directly: they return `Err(LuaError)`, and
 //! [`lua_cfn!`] raises it only after every Rust value of the body has been
 //! dropped, so no destructor is skipped. The C API calls a body makes can
-//! still raise on memory exhaustion (as in the C originals); a body then
-//! leaks what it held (its Vec buffers), which is safe.
+//! still raise (allocation failure, as in the C originals): the bodies keep
+//! their buffers in the VM's scratch userdata (scratch.rs), not in Rust
+//! locals, so nothing is skipped or leaked then either.
 
 use mlua::ffi;
 use std::os::raw::c_int;

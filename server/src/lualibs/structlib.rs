@@ -13,6 +13,7 @@ use super::raw::{
     c_double_to_i64, c_double_to_u64, check_bytes, check_cstr, check_number, lua_cfn, opt_integer,
     push_bytes, set_funcs, LuaError, LuaResult,
 };
+use super::scratch;
 use mlua::ffi;
 use std::os::raw::c_int;
 
@@ -163,6 +164,10 @@ fn putinteger(out: &mut Vec<u8>, n: f64, endian: Endian, size: usize) {
 }
 
 unsafe fn pack(l: *mut ffi::lua_State) -> LuaResult<c_int> {
+    scratch::with(l, 1, |s| pack_into(l, &mut s.out))
+}
+
+unsafe fn pack_into(l: *mut ffi::lua_State, out: &mut Vec<u8>) -> LuaResult<c_int> {
     let fmt_s = check_cstr(l, 1)?;
     let mut fmt = Fmt { s: fmt_s, i: 0 };
     let mut h = Header::new();
@@ -171,7 +176,6 @@ unsafe fn pack(l: *mut ffi::lua_State) -> LuaResult<c_int> {
     // The C original pushes a nil here to separate the arguments from its
     // buffer: an argument just past the last one reads as nil, not "no value".
     ffi::lua_pushnil(l);
-    let mut out: Vec<u8> = Vec::new();
     while let Some(opt) = fmt.next() {
         let mut size = optsize(opt, &mut fmt)?;
         let toalign = gettoalign(total, &h, opt, size);
@@ -181,7 +185,7 @@ unsafe fn pack(l: *mut ffi::lua_State) -> LuaResult<c_int> {
             _ if is_int_opt(opt) => {
                 let n = check_number(l, arg)?;
                 arg += 1;
-                putinteger(&mut out, n, h.endian, size);
+                putinteger(out, n, h.endian, size);
             }
             b'x' => out.push(0),
             b'f' => {
@@ -224,7 +228,7 @@ unsafe fn pack(l: *mut ffi::lua_State) -> LuaResult<c_int> {
         }
         total += size;
     }
-    push_bytes(l, &out);
+    push_bytes(l, out);
     Ok(1)
 }
 
@@ -361,12 +365,13 @@ lua_cfn!(c_pack, pack);
 lua_cfn!(c_unpack, unpack);
 lua_cfn!(c_size, size);
 
-/// Pushes the `struct` table.
+/// Pushes the `struct` table, its functions sharing the scratch userdata
+/// on top of the stack (left there).
 pub unsafe fn open(l: *mut ffi::lua_State) {
     ffi::lua_createtable(l, 0, 3);
     set_funcs(
         l,
         &[("pack", c_pack), ("unpack", c_unpack), ("size", c_size)],
-        0,
+        1,
     );
 }

@@ -282,3 +282,55 @@ fn errors_are_plain_strings() {
          string user_script:2: bad argument #1 to 'tobit' (number expected, got string)"
     );
 }
+
+/// Under a VM memory bound, calls that run out of memory mid-way fail with
+/// Lua's memory error and leave the libraries working (their buffers live in
+/// the VM's scratch userdata, reclaimed by the next call).
+#[test]
+fn memory_errors_leave_the_libraries_working() {
+    let lua = vm();
+    let setup = r#"
+        big = {}
+        for i = 1, 20000 do big[i] = string.rep('x', 50) .. i end
+        packed = cmsgpack.pack(big)
+        json = cjson.encode(big)"#;
+    lua.load(setup).exec().unwrap();
+    let used = lua.used_memory();
+    // Room for the inputs, not for another copy of the output.
+    lua.set_memory_limit(used + (512 << 10)).unwrap();
+    let attempt = r#"
+        local errs = {}
+        for _ = 1, 20 do
+          for _, f in ipairs({
+            function() return cjson.encode(big) end,
+            function() return cjson.decode(json) end,
+            function() return cmsgpack.pack(big, big) end,
+            function() return cmsgpack.unpack(packed) end,
+          }) do
+            local ok, e = pcall(f)
+            -- Lua 5.1 has no emergency collection: free the failed
+            -- attempt's garbage before allocating here.
+            f = nil
+            collectgarbage()
+            if not ok then errs[#errs + 1] = e end
+          end
+        end
+        return errs"#;
+    let errs: Vec<String> = lua.load(attempt).eval().unwrap();
+    assert!(!errs.is_empty(), "the bound is hit");
+    assert!(
+        errs.iter().all(|e| e.contains("not enough memory")),
+        "{errs:?}"
+    );
+    lua.set_memory_limit(0).unwrap();
+    let ok: bool = lua
+        .load(
+            r#"local t = cjson.decode(cjson.encode({a = {1, 2}, b = 'c'}))
+            local u = {cmsgpack.unpack(cmsgpack.pack({1, 'x'}, 2))}
+            return t.a[2] == 2 and t.b == 'c' and u[1][2] == 'x' and u[2] == 2
+              and struct.unpack('>i', struct.pack('>i', 7)) == 7"#,
+        )
+        .eval()
+        .unwrap();
+    assert!(ok);
+}
