@@ -19,6 +19,7 @@ expected], ...]}). Needs redis-py.
 import argparse
 import json
 import os
+import random
 import sys
 
 import redis
@@ -431,6 +432,59 @@ CASES = [
 ]
 
 
+def lua_bytes(b):
+    """A Lua string literal of the bytes b (every non-alphanumeric escaped)."""
+    return "'" + "".join(chr(c) if chr(c).isalnum() and c < 128 else "\\%03d" % c for c in b) + "'"
+
+
+def fuzz_cases(seed=15):
+    """Seeded random cases: decoders fed random and mutated input, struct's
+    format language at random, bit operations on random numbers."""
+    rnd = random.Random(seed)
+
+    def mutate(b):
+        b = bytearray(b)
+        for _ in range(rnd.randint(1, 3)):
+            if b:
+                b[rnd.randrange(len(b))] = rnd.randrange(256)
+        if b and rnd.random() < 0.3:
+            del b[rnd.randrange(len(b)):]
+        return bytes(b)
+
+    json_alphabet = b'[]{}:,"\\u0123456789abcdefntrl.eE+- \tINxX/'
+    good_json = b'{"a":[1,2.5,-3e4,"x\\u00e9\\ud83d\\ude00",true,false,null,{"b":[]}],"c":{"d":-0.0}}'
+    good_mp = bytes.fromhex("93 01 cd 01 2c 82 a1 61 c3 a1 62 92 cb 3f b9 99 99 99 99 99 9a c0 d9 03 61 62 63".replace(" ", ""))
+    out = []
+    for _ in range(80):
+        b = bytes(rnd.choice(json_alphabet) for _ in range(rnd.randint(0, 16)))
+        out.append("return cjson.decode(%s)" % lua_bytes(b))
+    for _ in range(60):
+        out.append("return cjson.decode(%s)" % lua_bytes(mutate(good_json)))
+    for _ in range(60):
+        b = bytes(rnd.randrange(256) for _ in range(rnd.randint(0, 10)))
+        out.append("return cmsgpack.unpack(%s)" % lua_bytes(b))
+    for _ in range(60):
+        out.append("return cmsgpack.unpack(%s)" % lua_bytes(mutate(good_mp)))
+    for _ in range(30):
+        out.append("return cmsgpack.unpack_limit(%s, %d, %d)" % (lua_bytes(mutate(good_mp)), rnd.randint(-1, 4), rnd.randint(-1, 12)))
+    fmt_alphabet = "<>!xbBhHlLTiIfdcs0123456789 "
+    for _ in range(80):
+        fmt = "".join(rnd.choice(fmt_alphabet) for _ in range(rnd.randint(0, 8)))
+        data = bytes(rnd.randrange(256) for _ in range(rnd.randint(0, 40)))
+        out.append("return struct.unpack(%s, %s, %d)" % (lua_bytes(fmt.encode()), lua_bytes(data), rnd.randint(-1, 6)))
+    for _ in range(60):
+        fmt = "".join(rnd.choice(fmt_alphabet) for _ in range(rnd.randint(0, 8)))
+        out.append("return struct.pack(%s, %d, 'abcdef', %r, 'xy', %d, %d, 'z')" % (
+            lua_bytes(fmt.encode()), rnd.randint(-70000, 70000), rnd.uniform(-1e6, 1e6), rnd.randint(0, 300), rnd.randint(-5, 5)))
+        out.append("return struct.size(%s)" % lua_bytes(fmt.encode()))
+    ops = ["tobit", "bnot", "band", "bor", "bxor", "lshift", "rshift", "arshift", "rol", "ror", "bswap", "tohex"]
+    for _ in range(60):
+        op = rnd.choice(ops)
+        args = ", ".join(rnd.choice(["%d" % rnd.randint(-2**40, 2**40), "%r" % rnd.uniform(-1e12, 1e12), "%d" % rnd.randint(-40, 40)]) for _ in range(rnd.randint(1, 3)))
+        out.append("return bit.%s(%s)" % (op, args))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--host", default="127.0.0.1")
@@ -445,7 +499,7 @@ def main():
     if not str(info.get("redis_version", "")).startswith("7.0"):
         sys.exit(f"expected redis-server 7.0, got {info.get('redis_version')}")
     cases = []
-    for code in CASES:
+    for code in CASES + fuzz_cases():
         script = PRELUDE.replace("%CODE%", code)
         got = r.eval(script, 0)
         cases.append([code, got.decode("latin-1")])
