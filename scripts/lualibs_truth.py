@@ -7,7 +7,10 @@ PRELUDE below (one EVAL per case): the settings of cjson are reset, the
 chunk runs under pcall, and every value it returns (or its error message) is
 rendered to one line of text. server/src/lualibs/tests.rs runs the same
 PRELUDE and cases on a plain mlua VM with Tessera's libraries installed and
-compares the lines.
+compares the lines. Besides the hand-written CASES, fuzz_cases() adds a
+fixed-seed set of random ones (decoders on random and mutated input, struct
+formats, bit operations, encodings of random tables, whose key order also
+checks that Lua's table iteration is the same on both sides).
 
     redis-server --port 6471 --save '' --appendonly no --daemonize yes
     python3 scripts/lualibs_truth.py --port 6471   # rewrites the table
@@ -482,6 +485,32 @@ def fuzz_cases(seed=15):
         op = rnd.choice(ops)
         args = ", ".join(rnd.choice(["%d" % rnd.randint(-2**40, 2**40), "%r" % rnd.uniform(-1e12, 1e12), "%d" % rnd.randint(-40, 40)]) for _ in range(rnd.randint(1, 3)))
         out.append("return bit.%s(%s)" % (op, args))
+
+    def lua_value(depth):
+        k = rnd.randint(1, 8 if depth < 3 else 5)
+        if k == 1:
+            return "%d" % rnd.randint(-2**40, 2**40)
+        if k == 2:
+            return repr(rnd.uniform(-1e9, 1e9))
+        if k == 3:
+            return lua_bytes(bytes(rnd.randrange(256) for _ in range(rnd.randint(0, 6))))
+        if k == 4:
+            return rnd.choice(["true", "false", "cjson.null", "0.5", "-0.0", "1e300"])
+        if k == 5:
+            return "%d" % rnd.randint(-200, 200)
+        if k == 6:
+            return "{" + ", ".join(lua_value(depth + 1) for _ in range(rnd.randint(0, 6))) + "}"
+        items = []
+        for _ in range(rnd.randint(0, 6)):
+            key = rnd.choice(["[%d]" % rnd.randint(-2, 12), "[%s]" % lua_bytes(bytes(rnd.randrange(97, 123) for _ in range(rnd.randint(1, 4)))), "[%r]" % rnd.uniform(0, 5)])
+            items.append("%s = %s" % (key, lua_value(depth + 1)))
+        return "{" + ", ".join(items) + "}"
+
+    for _ in range(60):
+        v = lua_value(0)
+        out.append("return cjson.encode(%s)" % v)
+        out.append("return cmsgpack.pack(%s)" % v)
+        out.append("return cmsgpack.unpack(cmsgpack.pack(%s))" % v)
     return out
 
 
