@@ -713,7 +713,7 @@ impl Parser<'_> {
         };
         LuaError::msg(format!(
             "Expected {expected} but found {found} at character {}",
-            t.index as c_int + 1
+            (t.index as c_int).wrapping_add(1)
         ))
     }
 
