@@ -334,3 +334,21 @@ fn memory_errors_leave_the_libraries_working() {
         .unwrap();
     assert!(ok);
 }
+
+/// The libraries need nothing from Lua's standard libraries, and install()
+/// may run on any VM the engine builds.
+#[test]
+fn works_on_a_bare_vm() {
+    let lua = Lua::new_with(mlua::StdLib::NONE, mlua::LuaOptions::default()).unwrap();
+    install(&lua).unwrap();
+    let (json, packed, bits, st): (String, mlua::LuaString, i64, i64) = lua
+        .load(
+            r#"return cjson.encode(cjson.decode('[1,{"a":null}]')),
+                cmsgpack.pack({1, 2}), bit.band(12, 10), struct.size('>i2 b')"#,
+        )
+        .eval()
+        .unwrap();
+    assert_eq!(json, r#"[1,{"a":null}]"#);
+    assert_eq!(&packed.as_bytes()[..], b"\x92\x01\x02");
+    assert_eq!((bits, st), (8, 3));
+}
