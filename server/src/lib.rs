@@ -1,1 +1,2 @@
+pub mod lualibs;
 pub mod planner;
