@@ -388,6 +388,62 @@ def test_moved_to_a_node_loaded_from_nodes_conf(tmp):
             s.close()
 
 
+def test_ask_tryagain_and_asking_match_redis(tmp):
+    """Slots being moved (SETSLOT MIGRATING / IMPORTING, nodes from a
+    nodes.conf): -ASK for keys already gone, -TRYAGAIN for split multi-key
+    requests, ASKING for one command only, -MOVED otherwise."""
+    me, other = "a" * 40, "b" * 40
+    servers = []
+    try:
+        for name, start in (("redis", start_redis), ("tessera", start_tessera)):
+            d = os.path.join(tmp, name)
+            os.makedirs(d)
+            port = free_port()
+            with open(os.path.join(d, "nodes.conf"), "w") as f:
+                f.write(two_node_conf(me, other, "0-8000", "8001-16383", port))
+            servers.append(start(d, "--cluster-node-timeout", "600000", port=port))
+        a, b = servers
+        for s in servers:
+            wait_state(s.port, "ok")
+        # {a} hashes to slot 15495 (the other node's), {b} to 3300 (ours).
+        script = [
+            ["SET", "{b}1", "x"],
+            ["CLUSTER", "SETSLOT", "3300", "MIGRATING", "b" * 40],
+            ["GET", "{b}1"],
+            ["GET", "{b}2"],
+            ["MGET", "{b}1", "{b}2"],
+            ["MGET", "{b}2", "{b}3"],
+            ["MGET", "{b}1", "{b}1"],
+            ["SET", "{b}2", "y"],
+            ["DEL", "{b}1"],
+            ["GET", "{b}1"],
+            ["CLUSTER", "SETSLOT", "3300", "STABLE"],
+            ["GET", "{b}1"],
+            ["CLUSTER", "SETSLOT", "15495", "IMPORTING", "b" * 40],
+            ["GET", "{a}1"],
+            ["ASKING"],
+            ["GET", "{a}1"],
+            ["ASKING"],
+            ["SET", "{a}1", "v"],
+            ["ASKING"],
+            ["PING"],
+            ["GET", "{a}1"],
+            ["ASKING"],
+            ["MGET", "{a}1", "{a}2"],
+            ["ASKING"],
+            ["MGET", "{a}1", "{a}1"],
+            ["CLUSTER", "COUNTKEYSINSLOT", "15495"],
+            ["CLUSTER", "SETSLOT", "15495", "NODE", "{MYID}"],
+            ["GET", "{a}1"],
+            ["CLUSTER", "SLOTS"],
+        ]
+        bad = compare(a, b, script)
+        assert not bad, "\n".join(f"{l}: redis {x!r} tessera {y!r}" for l, x, y in bad)
+    finally:
+        for s in servers:
+            s.close()
+
+
 def node_lines(text):
     """CLUSTER NODES lines without the ping/pong times (they differ)."""
     out = []
