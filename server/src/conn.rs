@@ -102,6 +102,8 @@ pub struct Conn {
     /// The `pubsub` class's output limits (hard, soft, seconds), which
     /// apply while the connection is subscribed.
     pub(crate) pubsub_limits: (usize, usize, u64),
+    /// Cluster mode's per-connection flags (READONLY, ASKING).
+    pub cluster: crate::cluster::ConnState,
 }
 
 /// What a connection waiting for input can be woken by.
@@ -217,6 +219,7 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         caching_set: false,
         subs: None,
         pubsub_limits: (0, 0, 0),
+        cluster: Default::default(),
     };
     if let Err(e) = conn.run().await {
         log::debug!("client {id} closed: {e}");

@@ -3,6 +3,7 @@
 mod alloc;
 mod blocked;
 mod clients;
+mod cluster;
 mod commands;
 mod config;
 mod conn;
@@ -278,7 +279,13 @@ fn main() {
             r.end - 1
         );
     }
+    let cluster = if cfg.get("cluster-enabled") == Some("yes") {
+        cluster::Cluster::open(&cfg, port).unwrap_or_else(|e| fatal(&e))
+    } else {
+        cluster::Cluster::disabled()
+    };
     let shared = Arc::new(runtime::Shared {
+        cluster,
         config: Mutex::new(cfg.clone()),
         slot_owner,
         shard_cpus,
@@ -305,6 +312,7 @@ fn main() {
         fatal(&e);
     }
 
+    cluster::start(shared.clone());
     let sigset = block_signals();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let handles =

@@ -65,6 +65,8 @@ pub struct Shared {
     pub pubsub_live: Vec<AtomicBool>,
     /// RDB snapshots, save points, what startup loaded (persist/).
     pub persist: crate::persist::State,
+    /// Cluster mode's state (`cluster-enabled`; cluster/).
+    pub cluster: crate::cluster::Cluster,
 }
 
 impl Shared {

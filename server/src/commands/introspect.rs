@@ -310,6 +310,7 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "stats",
     "replication",
     "cpu",
+    "cluster",
     "keyspace",
 ];
 
@@ -382,9 +383,10 @@ pub async fn info(conn: &mut Conn, args: Args<'_>) {
     if want("server") {
         let _ = write!(
             s,
-            "# Server{nl}redis_version:{}{nl}tessera_version:{}{nl}redis_git_sha1:00000000{nl}redis_git_dirty:0{nl}redis_mode:standalone{nl}os:{} {}{nl}arch_bits:64{nl}multiplexing_api:io_uring{nl}process_id:{}{nl}run_id:{}{nl}tcp_port:{}{nl}server_time_usec:{}{nl}uptime_in_seconds:{uptime}{nl}uptime_in_days:{}{nl}hz:{}{nl}executable:{}{nl}config_file:{}{nl}shards:{}{nl}shard_cpus:{}{nl}{nl}",
+            "# Server{nl}redis_version:{}{nl}tessera_version:{}{nl}redis_git_sha1:00000000{nl}redis_git_dirty:0{nl}redis_mode:{}{nl}os:{} {}{nl}arch_bits:64{nl}multiplexing_api:io_uring{nl}process_id:{}{nl}run_id:{}{nl}tcp_port:{}{nl}server_time_usec:{}{nl}uptime_in_seconds:{uptime}{nl}uptime_in_days:{}{nl}hz:{}{nl}executable:{}{nl}config_file:{}{nl}shards:{}{nl}shard_cpus:{}{nl}{nl}",
             super::REDIS_COMPAT_VERSION,
             env!("CARGO_PKG_VERSION"),
+            if shared.cluster.enabled { "cluster" } else { "standalone" },
             std::env::consts::OS,
             std::env::consts::ARCH,
             std::process::id(),
@@ -477,6 +479,13 @@ pub async fn info(conn: &mut Conn, args: Args<'_>) {
             );
         }
         s.push_str(nl);
+    }
+    if want("cluster") {
+        let _ = write!(
+            s,
+            "# Cluster{nl}{}{nl}",
+            crate::cluster::info_fields(&shared)
+        );
     }
     if want("keyspace") {
         let _ = write!(s, "# Keyspace{nl}");

@@ -219,7 +219,7 @@ static HANDLERS: &[(&str, ConnFn)] = &[
 /// container, which is never run without its subcommand).
 static BY_ID: LazyLock<Vec<Option<ConnFn>>> = LazyLock::new(|| {
     let mut by_id: Vec<Option<ConnFn>> = vec![None; table::count()];
-    for &(name, f) in HANDLERS {
+    for &(name, f) in HANDLERS.iter().chain(crate::cluster::HANDLERS) {
         if let Some(id) = table::all().iter().position(|c| c.name == name) {
             by_id[id] = Some(f);
         }
@@ -335,6 +335,7 @@ fn hello(conn: &mut Conn, args: Args) {
     conn.proto = proto;
     conn.meta.borrow_mut().proto = proto;
     let id = conn.meta.borrow().id;
+    let cluster = conn.rt.shared.cluster.enabled;
     let mut r = reply(conn);
     r.map(7);
     r.bulk(b"server");
@@ -346,7 +347,7 @@ fn hello(conn: &mut Conn, args: Args) {
     r.bulk(b"id");
     r.int(id as i64);
     r.bulk(b"mode");
-    r.bulk(b"standalone");
+    r.bulk(if cluster { b"cluster" } else { b"standalone" });
     r.bulk(b"role");
     r.bulk(b"master");
     r.bulk(b"modules");
@@ -357,6 +358,9 @@ fn select(conn: &mut Conn, args: Args) {
     let Some(n) = parse_i64_strict(args.get(1)) else {
         return reply(conn).error("ERR value is not an integer or out of range");
     };
+    if conn.rt.shared.cluster.enabled && n != 0 {
+        return reply(conn).error("ERR SELECT is not allowed in cluster mode");
+    }
     let dbs = conn.rt.state.borrow().config.databases as i64;
     if n < 0 || n >= dbs {
         return reply(conn).error("ERR DB index is out of range");
@@ -412,7 +416,7 @@ mod tests {
                 );
             }
         }
-        for (name, _) in HANDLERS {
+        for (name, _) in HANDLERS.iter().chain(crate::cluster::HANDLERS) {
             assert!(
                 table::all().iter().any(|c| c.name == *name),
                 "{name} is not in the table"

@@ -349,6 +349,7 @@ impl Config {
             ),
             rdb_compression: self.get("rdbcompression") != Some("no"),
             tracking_table_max_keys: self.int("tracking-table-max-keys") as usize,
+            cluster_enabled: self.get("cluster-enabled") == Some("yes"),
         }
     }
 

@@ -42,6 +42,21 @@ impl Queue {
         self.aborted = false;
     }
 
+    /// Calls `f` with every key of every queued command, in order, and
+    /// whether that command writes (cluster mode checks EXEC's keys).
+    pub fn each_key(&self, mut f: impl FnMut(&[u8], bool)) {
+        let mut keypos = Vec::new();
+        for i in 0..self.cmds.len() {
+            let spec = table::by_id(self.cmds[i].2);
+            let args = self.args(&self.buf, i);
+            if spec.key_positions(&args, &mut keypos).is_ok() {
+                for k in &keypos {
+                    f(args.get(k.index), spec.has(flags::WRITE));
+                }
+            }
+        }
+    }
+
     /// Bytes held by the queue (for the client's memory).
     pub fn size(&self) -> usize {
         self.buf.len() + self.spans.len() * std::mem::size_of::<ArgSpan>()

@@ -179,6 +179,10 @@ impl Conn {
             return;
         }
         self.meta.borrow_mut().last_cmd = spec.name;
+        // Cluster mode: keys served elsewhere are redirected (cluster/redirect.rs).
+        if self.rt.shared.cluster.enabled && self.cluster_check(spec, &args).await {
+            return;
+        }
         // RESP2 subscribed mode (pubsub.rs): one branch otherwise.
         if self.subs.is_some()
             && self.proto == Proto::Resp2

@@ -44,6 +44,8 @@ pub struct ShardConfig {
     /// `tracking-table-max-keys`: keys one shard tracks for CLIENT
     /// TRACKING before it invalidates old ones (0: no limit).
     pub tracking_table_max_keys: usize,
+    /// `cluster-enabled`: CLUSTER's shard-side subcommands answer only then.
+    pub cluster_enabled: bool,
 }
 
 impl Default for ShardConfig {
@@ -62,6 +64,7 @@ impl Default for ShardConfig {
             notify_keyspace_events: 0,
             rdb_compression: true,
             tracking_table_max_keys: 1_000_000,
+            cluster_enabled: false,
         }
     }
 }

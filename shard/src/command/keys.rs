@@ -365,6 +365,9 @@ pub fn copy(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
         }
         j += 1;
     }
+    if ctx.shard.config.cluster_enabled && (ctx.db != 0 || dst_db != 0) {
+        return reply.error("ERR Copying to another database is not allowed in cluster mode");
+    }
     if dst_db == ctx.db && src == dst {
         return reply.error(SAME_OBJECT);
     }
@@ -385,6 +388,9 @@ pub fn copy(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
 
 /// MOVE key db.
 pub fn move_(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
+    if ctx.shard.config.cluster_enabled {
+        return reply.error("ERR MOVE is not allowed in cluster mode");
+    }
     let key = args.get(1);
     let dst_db = match parse_db_index(ctx, args.get(2)) {
         Ok(n) => n,

@@ -6,6 +6,7 @@
 
 pub mod bitmaps;
 pub mod blocking;
+pub mod cluster;
 pub mod ctx;
 pub mod dump;
 pub mod geo;

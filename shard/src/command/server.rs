@@ -461,6 +461,9 @@ fn report_replaced(ctx: &mut Ctx, db: usize, with: Option<usize>) {
 /// SWAPDB index1 index2: every shard swaps its two databases (the server
 /// runs it on all shards at once, under a lock on each whole shard).
 pub fn swapdb(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
+    if ctx.shard.config.cluster_enabled {
+        return reply.error("ERR SWAPDB is not allowed in cluster mode");
+    }
     let n = ctx.shard.keyspace.databases() as i64;
     let Some(a) = crate::util::parse_i64_strict(args.get(1)) else {
         return reply.error("ERR invalid first DB index");
