@@ -63,6 +63,12 @@ pub struct Shared {
     /// Per shard: whether its pub/sub registry holds any subscription
     /// (PUBLISH and SPUBLISH skip the shards where it does not).
     pub pubsub_live: Vec<AtomicBool>,
+    /// CLIENT PAUSE, and how many MONITOR connections there are: while
+    /// either is set, connections take the slow path (gate.rs).
+    pub pause: crate::pause::Pause,
+    pub monitors: AtomicUsize,
+    /// Monitors per shard (where their lines go).
+    pub monitor_shards: Vec<AtomicUsize>,
     /// RDB snapshots, save points, what startup loaded (persist/).
     pub persist: crate::persist::State,
 }
@@ -437,6 +443,12 @@ impl ShardRuntime {
                 if p.batch.tracker.is_some() {
                     st.changes.tracking.reader = None;
                     st.changes.tracking.noloop_writer = None;
+                }
+                if st.slowlog.unresolved {
+                    st.slowlog.claim(p.batch.client, None);
+                    drop(st);
+                    crate::commands::slowlog::ask_identity(self, p.peer, p.batch.client);
+                    st = self.state.borrow_mut();
                 }
                 st.changes.pending()
             };
