@@ -307,3 +307,68 @@ def test_monitor_sees_commands_from_every_shard_in_redis_format():
         assert l.endswith(f'"SET" "{k}" "a \\"b\\"\\n"')
     assert not any("CONFIG" in l for l in lines)
     r.delete(*keys)
+
+
+def test_scan_small_keyspace_in_one_call_and_type_on_every_shard():
+    r = conn()
+    r.select(3)
+    try:
+        r.flushdb()
+        keys = key_on_each_shard("scan:")
+        for k in keys:
+            r.set(k, 1)
+        r.rpush("scan:list", 1)
+        cursor, got = r.scan(0)
+        assert cursor == 0
+        assert sorted(got) == sorted(k.encode() for k in keys + ["scan:list"])
+        cursor, got = r.scan(0, _type="list")
+        assert (cursor, got) == (0, [b"scan:list"])
+        # A COUNT smaller than the keyspace pages through every shard.
+        seen, cursor = [], None
+        while cursor != 0:
+            cursor, page = r.scan(cursor or 0, count=2)
+            seen += page
+        assert sorted(seen) == sorted(k.encode() for k in keys + ["scan:list"])
+    finally:
+        r.flushdb()
+
+
+def test_debug_follows_enable_debug_command_and_protocol_types():
+    import shutil
+    import subprocess
+    import tempfile
+    import time
+
+    from test_persistence import tessera
+
+    d = tempfile.mkdtemp(prefix="tessera-debug-")
+    srv = tessera(d, "--enable-debug-command", "yes")
+    try:
+        r2 = redis.Redis(host="127.0.0.1", port=srv.port, protocol=2)
+        r3 = redis.Redis(host="127.0.0.1", port=srv.port, protocol=3)
+        assert r2.execute_command("DEBUG", "SLEEP", "0") == b"OK"
+        t0 = time.time()
+        assert r2.execute_command("DEBUG", "SLEEP", "0.2") == b"OK"
+        assert time.time() - t0 >= 0.15
+        big = r2.execute_command("DEBUG", "PROTOCOL", "bignum")
+        assert str(int(big)) == "1234567999999999999999999999999999999"
+        assert r2.execute_command("DEBUG", "PROTOCOL", "true") == 1
+        assert r3.execute_command("DEBUG", "PROTOCOL", "true") is True
+        assert r3.execute_command("DEBUG", "PROTOCOL", "double") == 3.141
+        assert r3.execute_command("DEBUG", "PROTOCOL", "map") == {0: False, 1: True, 2: False}
+        assert set(r3.execute_command("DEBUG", "PROTOCOL", "set")) == {0, 1, 2}
+        assert r3.execute_command("DEBUG", "PROTOCOL", "null") is None
+        with pytest.raises(redis.ResponseError, match="RESP2 is not supported"):
+            r2.execute_command("DEBUG", "PROTOCOL", "push")
+        with pytest.raises(redis.ResponseError, match="Wrong protocol type name"):
+            r2.execute_command("DEBUG", "PROTOCOL", "nosuch")
+        with pytest.raises(redis.ResponseError, match="^MYERR text$"):
+            r2.execute_command("DEBUG", "ERROR", "MYERR text")
+        for sub in (["SET-ACTIVE-EXPIRE", "0"], ["CHANGE-REPL-ID"], ["STRINGMATCH-LEN"]):
+            assert r2.execute_command("DEBUG", *sub) == b"OK"
+    finally:
+        srv.close()
+        shutil.rmtree(d, ignore_errors=True)
+    # The shared test server keeps Redis's default: no.
+    with pytest.raises(redis.ResponseError, match="DEBUG command not allowed"):
+        conn().execute_command("DEBUG", "SLEEP", "0")

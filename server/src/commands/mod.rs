@@ -5,6 +5,7 @@
 
 mod client;
 mod config;
+mod debug;
 mod introspect;
 mod keyspace;
 mod latency;
