@@ -160,7 +160,7 @@ pub async fn get(conn: &mut Conn, args: Args<'_>) {
         })
         .await;
     let mut all: Vec<SlowEntry> = per.into_iter().flatten().flatten().collect();
-    all.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+    all.sort_unstable_by_key(|e| std::cmp::Reverse(e.id));
     all.truncate(take);
     resolve_clients(conn, &mut all).await;
     let mut r = reply(conn);
