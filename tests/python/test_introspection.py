@@ -372,3 +372,22 @@ def test_debug_follows_enable_debug_command_and_protocol_types():
     # The shared test server keeps Redis's default: no.
     with pytest.raises(redis.ResponseError, match="DEBUG command not allowed"):
         conn().execute_command("DEBUG", "SLEEP", "0")
+
+
+def test_info_sections_parse_with_redis_py():
+    r = conn()
+    with pytest.raises(redis.ResponseError):
+        r.execute_command("NOSUCHCOMMAND")
+    everything = r.info("everything")
+    assert everything["cluster_enabled"] == 0
+    assert everything["role"] == "master"
+    assert everything["redis_version"] == "7.0.15"
+    assert everything["errorstat_ERR"]["count"] >= 1
+    assert everything["total_error_replies"] >= 1
+    assert "tessera_shard3" in everything
+    default = r.info()
+    assert "cluster_enabled" in default and "cmdstat_info" not in default
+    both = r.info("server", "cluster")
+    assert "redis_version" in both and "cluster_enabled" in both
+    assert "connected_clients" not in both
+    assert conn().info("nosuchsection") == {}
