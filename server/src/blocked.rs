@@ -141,6 +141,8 @@ impl ShardRuntime {
                 false,
                 &mut out,
             );
+            // A waiter does not know its client's id: its entry names none.
+            st.slowlog.claim(0, None);
         }
         self.answer(w.conn_shard, w.ticket, out);
     }
@@ -176,6 +178,8 @@ impl ShardRuntime {
                 false,
                 &mut out,
             );
+            // A waiter does not know its client's id: its entry names none.
+            st.slowlog.claim(0, None);
         }
         let Some(elem) = crate::resp_skip::bulk_body(&out).map(<[u8]>::to_vec) else {
             return self.answer(w.conn_shard, w.ticket, out);
@@ -231,6 +235,7 @@ impl ShardRuntime {
             let mut st = self.state.borrow_mut();
             let now = tessera_shard::util::now_ms();
             execute(&mut st, id, args.args(), db, Proto::Resp2, now, false, out);
+            st.slowlog.claim(0, None);
         }
         self.after_writes();
         out.first() != Some(&b'-')
@@ -286,6 +291,7 @@ impl ShardRuntime {
                 count,
                 &mut out,
             );
+            st.slowlog.claim(0, None);
             if blocked && register {
                 let mine: Vec<Vec<u8>> = w
                     .keys

@@ -44,6 +44,8 @@ pub struct ClientMeta {
     pub multi: i64,
     /// CLIENT TRACKING on: where its invalidations go.
     pub tracker: Option<tessera_shard::tracking::Tracker>,
+    /// MONITOR: receives every command's line (monitor.rs).
+    pub monitor: bool,
 }
 
 /// What can reach a connection besides its own replies. CLIENT KILL and
@@ -98,6 +100,9 @@ impl ClientMeta {
     /// b blocked; N for none.
     fn flags(&self) -> String {
         let mut f = String::new();
+        if self.monitor {
+            f.push('O');
+        }
         if self.is_pubsub() {
             f.push('P');
         }

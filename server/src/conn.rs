@@ -104,6 +104,9 @@ pub struct Conn {
     pub(crate) pubsub_limits: (usize, usize, u64),
     /// Cluster mode's per-connection flags (READONLY, ASKING).
     pub cluster: crate::cluster::ConnState,
+    /// CLIENT REPLY OFF, and CLIENT REPLY SKIP's next command (gate.rs).
+    pub reply_off: bool,
+    pub reply_skip_next: bool,
 }
 
 /// What a connection waiting for input can be woken by.
@@ -173,6 +176,7 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         subs: [0; 3],
         inbox_bytes: 0,
         inbox_cap: 0,
+        monitor: false,
     }));
     let key = rt.clients.borrow_mut().insert(meta.clone());
     let limits = {
@@ -220,6 +224,8 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         subs: None,
         pubsub_limits: (0, 0, 0),
         cluster: Default::default(),
+        reply_off: false,
+        reply_skip_next: false,
     };
     if let Err(e) = conn.run().await {
         log::debug!("client {id} closed: {e}");
@@ -231,7 +237,9 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
     // A recv or send still in flight is cancelled as its future drops
     // (net.rs keeps the buffer until the kernel is done with it); the
     // close goes through the ring after them.
+    let was_monitor = conn.meta.borrow().monitor;
     drop(conn);
+    crate::monitor::stop(&rt, was_monitor);
     rt.clients.borrow_mut().remove(key);
     shared.connected.fetch_sub(1, Ordering::Relaxed);
     rt.net.close(fd);
@@ -598,9 +606,15 @@ impl Conn {
         if cmds.len() > 1 {
             self.prefetch_keys(frozen, &spans, &cmds);
         }
+        // CLIENT PAUSE, MONITOR, CLIENT REPLY: the slow path (gate.rs).
+        let gated = crate::gate::needed(self);
         for &(first, argc) in &cmds {
             let args = Args::new(frozen, &spans[first as usize..(first + argc) as usize]);
-            self.dispatch_one(args, frozen).await;
+            if gated || self.reply_off || self.reply_skip_next {
+                Box::pin(crate::gate::dispatch(self, args, frozen)).await;
+            } else {
+                self.dispatch_one(args, frozen).await;
+            }
             if self.close_after_write {
                 break;
             }

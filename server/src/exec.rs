@@ -114,17 +114,46 @@ fn run(
     if state.changes.tracking.reader.is_some() && spec.has(flags::READONLY) {
         track_reads(state, spec, &args, &out[start..]);
     }
+    let ns = crate::cycles::ns_between(t, crate::cycles::ticks());
     if count {
         let failed = out.get(start) == Some(&b'-');
         let st = state.stats.cmd(id);
         st.calls += 1;
-        st.nsec += crate::cycles::ns_between(t, crate::cycles::ticks());
+        st.nsec += ns;
         if failed {
             st.failed_calls += 1;
+            state.note_error(&out[start..]);
         }
         state.stats.total_commands += 1;
+        state.latency.record_command(id, ns);
+    }
+    // SLOWLOG and the latency monitor: one comparison unless it was slow.
+    if ns >= state.slow_ns && !blocked {
+        note_slow(state, spec, &args, ns);
     }
     blocked
+}
+
+/// Logs a slow command in the slow log and the latency monitor, as Redis
+/// does after each call (not for commands flagged skip_slowlog, EXEC...).
+/// The entry's client is filled in by the caller, who knows it.
+#[cold]
+pub fn note_slow(state: &mut ShardState, spec: &CommandSpec, args: &Args, ns: u64) {
+    if spec.has(flags::SKIP_SLOWLOG) {
+        return;
+    }
+    let now_ms = tessera_shard::util::now_ms();
+    let event = if spec.has(flags::FAST) {
+        "fast-command"
+    } else {
+        "command"
+    };
+    state.latency.add_if_needed(event, ns / 1_000_000, now_ms);
+    let micros = ns / 1000;
+    let slower_than = state.config.slowlog_log_slower_than;
+    if slower_than >= 0 && micros >= slower_than as u64 {
+        state.slowlog.push(args.iter(), micros, now_ms);
+    }
 }
 
 /// Tells the change hook which keys a write command changed: its written

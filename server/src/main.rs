@@ -9,10 +9,13 @@ mod config;
 mod conn;
 mod cycles;
 mod exec;
+mod gate;
 mod logging;
 mod mesh;
+mod monitor;
 mod net;
 mod notices;
+mod pause;
 mod persist;
 mod placement;
 mod pubsub;
@@ -301,6 +304,9 @@ fn main() {
         port: AtomicUsize::new(port as usize),
         config_gen: AtomicU64::new(0),
         pubsub_live: (0..nshards).map(|_| AtomicBool::new(false)).collect(),
+        pause: Default::default(),
+        monitors: AtomicUsize::new(0),
+        monitor_shards: (0..nshards).map(|_| AtomicUsize::new(0)).collect(),
         persist: persist::State::new(nshards),
         wakes: (0..nshards)
             .map(|_| net::Wake::new())

@@ -57,6 +57,8 @@ pub struct ForwardBatch {
     /// CLIENT TRACKING: where the client's invalidations go, and its id
     /// when it asked for NOLOOP (None for nearly every connection).
     pub tracker: Option<(tessera_shard::tracking::Tracker, Option<u64>)>,
+    /// The coordinating client's id (whom a SLOWLOG entry names).
+    pub client: u64,
 }
 
 /// Work run on a shard with no answer (unwatching, releasing).

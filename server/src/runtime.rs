@@ -63,6 +63,12 @@ pub struct Shared {
     /// Per shard: whether its pub/sub registry holds any subscription
     /// (PUBLISH and SPUBLISH skip the shards where it does not).
     pub pubsub_live: Vec<AtomicBool>,
+    /// CLIENT PAUSE, and how many MONITOR connections there are: while
+    /// either is set, connections take the slow path (gate.rs).
+    pub pause: crate::pause::Pause,
+    pub monitors: AtomicUsize,
+    /// Monitors per shard (where their lines go).
+    pub monitor_shards: Vec<AtomicUsize>,
     /// RDB snapshots, save points, what startup loaded (persist/).
     pub persist: crate::persist::State,
     /// Cluster mode's state (`cluster-enabled`; cluster/).
@@ -440,6 +446,12 @@ impl ShardRuntime {
                     st.changes.tracking.reader = None;
                     st.changes.tracking.noloop_writer = None;
                 }
+                if st.slowlog.unresolved {
+                    st.slowlog.claim(p.batch.client, None);
+                    drop(st);
+                    crate::commands::slowlog::ask_identity(self, p.peer, p.batch.client);
+                    st = self.state.borrow_mut();
+                }
                 st.changes.pending()
             };
             if ready {
@@ -621,6 +633,9 @@ impl Periodic {
             }
             st.stats.expired_keys_active += reclaimed as u64;
             st.stats.expire_cycles += 1;
+            // The latency monitor's `expire-cycle` event, as Redis has it.
+            let ms = now_i.elapsed().as_millis() as u64;
+            st.latency.add_if_needed("expire-cycle", ms, now);
             let deadline = now_i + budget;
             while Instant::now() < deadline && !st.lazy_free_step(10_000) {}
             (checked, reclaimed)

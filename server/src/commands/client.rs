@@ -212,6 +212,8 @@ struct KillFilter {
     pubsub: Option<bool>,
     /// The connection asking: marked, but its socket is left for the reply.
     me: u64,
+    /// MAXAGE: only connections older than this many seconds.
+    max_age: Option<u64>,
 }
 
 /// CLIENT KILL
@@ -251,10 +253,20 @@ pub async fn kill(conn: &mut Conn, args: Args<'_>) {
                 } else {
                     return Reply::new(&mut conn.wbuf, proto).error("ERR syntax error");
                 }
-            } else if eq_ic(opt, b"TYPE") || eq_ic(opt, b"USER") || eq_ic(opt, b"MAXAGE") {
-                // Every client is a normal or pubsub client of the
-                // default user here.
-                if eq_ic(opt, b"TYPE") {
+            } else if eq_ic(opt, b"USER") {
+                // Every client is the default user's here.
+                if val != b"default" {
+                    return Reply::new(&mut conn.wbuf, proto)
+                        .error(&format!("ERR No such user '{v}'"));
+                }
+            } else if eq_ic(opt, b"MAXAGE") {
+                // Redis 7.4's filter: connections older than this (s).
+                match parse_i64_strict(val) {
+                    Some(n) if n >= 0 => f.max_age = Some(n as u64),
+                    _ => return Reply::new(&mut conn.wbuf, proto).error("ERR syntax error"),
+                }
+            } else if eq_ic(opt, b"TYPE") {
+                {
                     if eq_ic(val, b"pubsub") {
                         f.pubsub = Some(true);
                     } else if eq_ic(val, b"normal") {
@@ -290,7 +302,8 @@ pub async fn kill(conn: &mut Conn, args: Args<'_>) {
                         && f.addr.as_ref().is_none_or(|a| *a == m.addr)
                         && f.laddr.as_ref().is_none_or(|a| *a == m.laddr)
                         && f.skip != Some(m.id)
-                        && f.pubsub.is_none_or(|p| p == m.is_pubsub());
+                        && f.pubsub.is_none_or(|p| p == m.is_pubsub())
+                        && f.max_age.is_none_or(|a| m.created.elapsed().as_secs() > a);
                     if hit {
                         if m.id == f.me {
                             // This connection: it closes once it replied.
@@ -369,4 +382,56 @@ pub async fn unblock(conn: &mut Conn, args: Args<'_>) {
         .flatten()
         .sum();
     Reply::new(&mut conn.wbuf, proto).int(hits)
+}
+
+/// CLIENT PAUSE timeout [WRITE|ALL]: every shard's clients are held
+/// (pause.rs, gate.rs) until the timeout or CLIENT UNPAUSE.
+pub fn pause(conn: &mut Conn, args: Args<'_>) {
+    let proto = conn.proto;
+    let Some(ms) = parse_i64_strict(args.get(2)) else {
+        return Reply::new(&mut conn.wbuf, proto)
+            .error("ERR timeout is not an integer or out of range");
+    };
+    if ms < 0 {
+        return Reply::new(&mut conn.wbuf, proto).error("ERR timeout is negative");
+    }
+    let mode = match args.try_get(3) {
+        None => crate::pause::ALL,
+        Some(m) if args.len() == 4 && eq_ic(m, b"ALL") => crate::pause::ALL,
+        Some(m) if args.len() == 4 && eq_ic(m, b"WRITE") => crate::pause::WRITE,
+        Some(_) => {
+            return Reply::new(&mut conn.wbuf, proto)
+                .error("ERR CLIENT PAUSE mode must be WRITE or ALL")
+        }
+    };
+    let now = tessera_shard::util::now_ms();
+    conn.rt
+        .shared
+        .pause
+        .pause(mode, now.saturating_add(ms), now);
+    Reply::new(&mut conn.wbuf, proto).ok()
+}
+
+/// CLIENT UNPAUSE
+pub fn unpause(conn: &mut Conn, _args: Args<'_>) {
+    conn.rt.shared.pause.unpause();
+    Reply::new(&mut conn.wbuf, conn.proto).ok()
+}
+
+/// CLIENT REPLY ON|OFF|SKIP (the replies are dropped in gate.rs).
+pub fn reply_mode(conn: &mut Conn, args: Args<'_>) {
+    let v = args.get(2);
+    if eq_ic(v, b"ON") {
+        conn.reply_off = false;
+        conn.reply_skip_next = false;
+        Reply::new(&mut conn.wbuf, conn.proto).ok()
+    } else if eq_ic(v, b"OFF") {
+        conn.reply_off = true;
+    } else if eq_ic(v, b"SKIP") {
+        if !conn.reply_off {
+            conn.reply_skip_next = true;
+        }
+    } else {
+        Reply::new(&mut conn.wbuf, conn.proto).error("ERR syntax error")
+    }
 }

@@ -117,7 +117,14 @@ pub fn rewrite(conn: &mut Conn, _args: Args<'_>) {
 pub async fn resetstat(conn: &mut Conn, _args: Args<'_>) {
     let _ = conn
         .rt
-        .call_all(|| Box::new(|rt: &ShardRuntime| rt.state.borrow_mut().stats.reset()))
+        .call_all(|| {
+            Box::new(|rt: &ShardRuntime| {
+                let mut st = rt.state.borrow_mut();
+                st.stats.reset();
+                st.latency.hist.clear();
+                st.errors.clear();
+            })
+        })
         .await;
     conn.rt.shared.total_connections.store(0, Ordering::Relaxed);
     conn.rt

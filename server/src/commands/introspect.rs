@@ -289,6 +289,8 @@ struct ShardInfo {
     used_memory: isize,
     keys: Vec<(usize, usize, usize)>, // (db, keys, volatile)
     clients: usize,
+    pubsub_clients: usize,
+    errors: std::collections::BTreeMap<String, u64>,
 }
 
 fn human(bytes: f64) -> String {
@@ -310,8 +312,29 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "stats",
     "replication",
     "cpu",
+    "modules",
+    "errorstats",
     "cluster",
     "keyspace",
+];
+
+/// `INFO all` / `everything`: the default sections plus the per-command
+/// ones, in Redis's order.
+const ALL_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "latencystats",
+    "cluster",
+    "keyspace",
+    "tessera",
 ];
 
 pub async fn info(conn: &mut Conn, args: Args<'_>) {
@@ -320,13 +343,22 @@ pub async fn info(conn: &mut Conn, args: Args<'_>) {
         .skip(1)
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
         .collect();
-    if sections.is_empty() || sections.iter().any(|s| s == "default") {
-        sections = DEFAULT_SECTIONS.iter().map(|s| s.to_string()).collect();
+    if sections.is_empty() {
+        sections.push("default".into());
     }
-    if sections.iter().any(|s| s == "all" || s == "everything") {
-        sections = DEFAULT_SECTIONS.iter().map(|s| s.to_string()).collect();
-        sections.push("commandstats".into());
+    let mut expanded: Vec<String> = Vec::new();
+    for s in &sections {
+        let names: &[&str] = match s.as_str() {
+            "default" => DEFAULT_SECTIONS,
+            "all" | "everything" => ALL_SECTIONS,
+            other => {
+                expanded.push(other.to_string());
+                continue;
+            }
+        };
+        expanded.extend(names.iter().map(|n| n.to_string()));
     }
+    let sections = expanded;
     let want = |s: &str| sections.iter().any(|x| x == s);
     let parts = conn
         .rt
@@ -342,6 +374,13 @@ pub async fn info(conn: &mut Conn, args: Args<'_>) {
                         .map(|(i, d)| (i, d.len(), d.volatile_len()))
                         .collect(),
                     clients: rt.clients.borrow().len(),
+                    pubsub_clients: rt
+                        .clients
+                        .borrow()
+                        .iter()
+                        .filter(|(_, m)| m.borrow().is_pubsub())
+                        .count(),
+                    errors: st.errors.clone(),
                 }
             })
         })
@@ -350,7 +389,11 @@ pub async fn info(conn: &mut Conn, args: Args<'_>) {
     let mut stats = ShardStats::new();
     let mut used = 0isize;
     let mut keys: std::collections::BTreeMap<usize, (usize, usize)> = Default::default();
+    let mut errors: std::collections::BTreeMap<String, u64> = Default::default();
     for p in parts.iter().flatten() {
+        for (code, n) in &p.errors {
+            *errors.entry(code.clone()).or_default() += n;
+        }
         stats.merge(&p.stats);
         used += p.used_memory;
         for &(db, k, v) in &p.keys {
@@ -383,7 +426,7 @@ pub async fn info(conn: &mut Conn, args: Args<'_>) {
     if want("server") {
         let _ = write!(
             s,
-            "# Server{nl}redis_version:{}{nl}tessera_version:{}{nl}redis_git_sha1:00000000{nl}redis_git_dirty:0{nl}redis_mode:{}{nl}os:{} {}{nl}arch_bits:64{nl}multiplexing_api:io_uring{nl}process_id:{}{nl}run_id:{}{nl}tcp_port:{}{nl}server_time_usec:{}{nl}uptime_in_seconds:{uptime}{nl}uptime_in_days:{}{nl}hz:{}{nl}executable:{}{nl}config_file:{}{nl}shards:{}{nl}shard_cpus:{}{nl}{nl}",
+            "# Server{nl}redis_version:{}{nl}tessera_version:{}{nl}redis_git_sha1:00000000{nl}redis_git_dirty:0{nl}redis_build_id:0{nl}redis_mode:{}{nl}os:{} {}{nl}arch_bits:64{nl}monotonic_clock:X86 TSC or ARM CNTVCT, calibrated{nl}multiplexing_api:io_uring{nl}atomicvar_api:c11-builtin{nl}process_id:{}{nl}process_supervised:no{nl}run_id:{}{nl}tcp_port:{}{nl}server_time_usec:{}{nl}uptime_in_seconds:{uptime}{nl}uptime_in_days:{}{nl}hz:{}{nl}configured_hz:{}{nl}lru_clock:{}{nl}executable:{}{nl}config_file:{}{nl}io_threads_active:0{nl}shards:{}{nl}shard_cpus:{}{nl}{nl}",
             super::REDIS_COMPAT_VERSION,
             env!("CARGO_PKG_VERSION"),
             if shared.cluster.enabled { "cluster" } else { "standalone" },
@@ -395,6 +438,8 @@ pub async fn info(conn: &mut Conn, args: Args<'_>) {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0),
             uptime / 86400,
             cfg.hz(),
+            cfg.hz(),
+            (tessera_shard::util::now_ms() / 1000) & ((1 << 24) - 1),
             std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
             cfg.config_file.clone().unwrap_or_default(),
             shared.nshards(),
@@ -405,10 +450,12 @@ pub async fn info(conn: &mut Conn, args: Args<'_>) {
         let connected: usize = parts.iter().flatten().map(|p| p.clients).sum();
         let _ = write!(
             s,
-            "# Clients{nl}connected_clients:{connected}{nl}maxclients:{}{nl}blocked_clients:{}{nl}tracking_clients:{}{nl}{nl}",
+            "# Clients{nl}connected_clients:{connected}{nl}cluster_connections:0{nl}maxclients:{}{nl}blocked_clients:{}{nl}tracking_clients:{}{nl}pubsub_clients:{}{nl}monitor_clients:{}{nl}{nl}",
             cfg.maxclients(),
             shared.blocked_clients.load(std::sync::atomic::Ordering::Relaxed),
             shared.tracking_clients.load(std::sync::atomic::Ordering::Relaxed),
+            parts.iter().flatten().map(|p| p.pubsub_clients).sum::<usize>(),
+            shared.monitors.load(Ordering::Relaxed),
         );
     }
     if want("memory") {
@@ -436,28 +483,34 @@ pub async fn info(conn: &mut Conn, args: Args<'_>) {
         let [ps_channels, ps_patterns, ps_shard] = crate::pubsub::totals(&conn.rt).await;
         let _ = write!(
             s,
-            "# Stats{nl}total_connections_received:{}{nl}total_commands_processed:{}{nl}rejected_connections:{}{nl}expired_keys:{expired}{nl}expired_keys_active:{}{nl}evicted_keys:0{nl}keyspace_hits:{}{nl}keyspace_misses:{}{nl}pubsub_channels:{ps_channels}{nl}pubsub_patterns:{ps_patterns}{nl}pubsubshard_channels:{ps_shard}{nl}forwarded_commands:{}{nl}{nl}",
+            "# Stats{nl}total_connections_received:{}{nl}total_commands_processed:{}{nl}rejected_connections:{}{nl}expired_keys:{expired}{nl}expired_keys_active:{}{nl}evicted_keys:0{nl}keyspace_hits:{}{nl}keyspace_misses:{}{nl}pubsub_channels:{ps_channels}{nl}pubsub_patterns:{ps_patterns}{nl}pubsubshard_channels:{ps_shard}{nl}tracking_total_keys:0{nl}total_error_replies:{}{nl}unexpected_error_replies:0{nl}evicted_clients:0{nl}forwarded_commands:{}{nl}{nl}",
             shared.total_connections.load(Ordering::Relaxed),
             stats.total_commands,
             shared.rejected_connections.load(Ordering::Relaxed),
             stats.expired_keys_active,
             stats.keyspace_hits,
             stats.keyspace_misses,
+            errors.values().sum::<u64>(),
             stats.forwarded_in,
         );
     }
     if want("replication") {
         let _ = write!(
             s,
-            "# Replication{nl}role:master{nl}connected_slaves:0{nl}{nl}"
+            "# Replication{nl}role:master{nl}connected_slaves:0{nl}master_failover_state:no-failover{nl}master_replid:{}{nl}master_replid2:0000000000000000000000000000000000000000{nl}master_repl_offset:0{nl}second_repl_offset:-1{nl}repl_backlog_active:0{nl}repl_backlog_size:{}{nl}repl_backlog_first_byte_offset:0{nl}repl_backlog_histlen:0{nl}{nl}",
+            shared.run_id,
+            cfg.get("repl-backlog-size").unwrap_or("1048576"),
         );
     }
     if want("cpu") {
         let (sys, user) = rusage();
         let _ = write!(
             s,
-            "# CPU{nl}used_cpu_sys:{sys:.6}{nl}used_cpu_user:{user:.6}{nl}{nl}"
+            "# CPU{nl}used_cpu_sys:{sys:.6}{nl}used_cpu_user:{user:.6}{nl}used_cpu_sys_children:0.000000{nl}used_cpu_user_children:0.000000{nl}{nl}"
         );
+    }
+    if want("modules") {
+        let _ = write!(s, "# Modules{nl}{nl}");
     }
     if want("commandstats") {
         let _ = write!(s, "# Commandstats{nl}");
@@ -480,6 +533,23 @@ pub async fn info(conn: &mut Conn, args: Args<'_>) {
         }
         s.push_str(nl);
     }
+    if want("errorstats") {
+        let _ = write!(s, "# Errorstats{nl}");
+        for (code, n) in &errors {
+            let _ = write!(s, "errorstat_{code}:count={n}{nl}");
+        }
+        s.push_str(nl);
+    }
+    if want("latencystats") && cfg.get("latency-tracking") != Some("no") {
+        let hists = super::latency::merged_histograms(conn).await;
+        let percentiles: Vec<f64> = cfg
+            .get("latency-tracking-info-percentiles")
+            .unwrap_or("")
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        s.push_str(&super::latency::info_section(&hists, &percentiles, nl));
+    }
     if want("cluster") {
         let _ = write!(
             s,
@@ -493,6 +563,28 @@ pub async fn info(conn: &mut Conn, args: Args<'_>) {
             if k > 0 {
                 let _ = write!(s, "db{db}:keys={k},expires={v},avg_ttl=0{nl}");
             }
+        }
+        s.push_str(nl);
+    }
+    if want("tessera") {
+        // Per shard: what each core holds and does.
+        let _ = write!(s, "# Tessera{nl}");
+        for (i, p) in parts.iter().enumerate() {
+            let Some(p) = p else { continue };
+            let (k, v) = p
+                .keys
+                .iter()
+                .fold((0, 0), |(k, v), &(_, dk, dv)| (k + dk, v + dv));
+            let _ = write!(
+                s,
+                "tessera_shard{i}:keys={k},expires={v},commands={},used_memory={},clients={},forwarded_in={},keyspace_hits={},keyspace_misses={}{nl}",
+                p.stats.total_commands,
+                p.used_memory.max(0),
+                p.clients,
+                p.stats.forwarded_in,
+                p.stats.keyspace_hits,
+                p.stats.keyspace_misses,
+            );
         }
         s.push_str(nl);
     }

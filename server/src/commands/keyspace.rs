@@ -56,39 +56,66 @@ pub async fn scan(conn: &mut Conn, args: Args<'_>) {
         r.array(0);
         return;
     }
-    let slot = cursor as u16;
-    let owner = conn.rt.shared.owner(slot);
-    let end = slot_ranges(conn.rt.nshards())[owner].end as u16;
+    // One call walks on to the next shards while COUNT is not used up,
+    // so a small keyspace is scanned in one call ending with cursor 0, as
+    // Redis's is, and SCAN TYPE / MATCH see every shard in the first pages.
     let db = conn.db;
-    let got = conn
-        .rt
-        .call(
-            owner,
-            Box::new(move |rt: &ShardRuntime| {
-                let mut st = rt.state.borrow_mut();
-                let now = tessera_shard::util::now_ms();
-                Box::new(tessera_shard::command::keys::scan_slots(
-                    &mut st,
-                    db,
-                    slot,
-                    end,
-                    count,
-                    pattern.as_deref(),
-                    type_filter.as_deref(),
-                    now,
-                ))
-            }),
-        )
-        .await
-        .and_then(|b| b.downcast::<(u16, Vec<Vec<u8>>)>().ok());
-    let Some(got) = got else {
-        return Reply::new(&mut conn.wbuf, proto).error("ERR shard unavailable");
-    };
-    let (next, keys) = *got;
-    let next = if next as usize >= SLOTS {
-        0
-    } else {
-        next as u64
+    let ranges = slot_ranges(conn.rt.nshards());
+    let mut slot = cursor as u16;
+    let mut budget = count;
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    let next = loop {
+        let owner = conn.rt.shared.owner(slot);
+        let end = ranges[owner].end as u16;
+        let (pattern, type_filter) = (pattern.clone(), type_filter.clone());
+        let got = conn
+            .rt
+            .call(
+                owner,
+                Box::new(move |rt: &ShardRuntime| {
+                    let mut st = rt.state.borrow_mut();
+                    let now = tessera_shard::util::now_ms();
+                    let (next, keys) = tessera_shard::command::keys::scan_slots(
+                        &mut st,
+                        db,
+                        slot,
+                        end,
+                        budget,
+                        pattern.as_deref(),
+                        type_filter.as_deref(),
+                        now,
+                    );
+                    // The keys this call went over, matching or not.
+                    let st = &mut *st;
+                    let owned = &st.owned_slots;
+                    let examined: usize = st.keyspace.db_if_exists(db).map_or(0, |d| {
+                        owned
+                            .iter()
+                            .filter(|&&s| s >= slot && s < next)
+                            .map(|&s| d.slot(s).len())
+                            .sum()
+                    });
+                    Box::new((next, keys, examined))
+                }),
+            )
+            .await
+            .and_then(|b| b.downcast::<(u16, Vec<Vec<u8>>, usize)>().ok());
+        let Some(got) = got else {
+            return Reply::new(&mut conn.wbuf, proto).error("ERR shard unavailable");
+        };
+        let (next, got, examined) = *got;
+        keys.extend(got);
+        if next < end {
+            break next as u64;
+        }
+        if end as usize >= SLOTS {
+            break 0;
+        }
+        budget = budget.saturating_sub(examined);
+        if budget == 0 {
+            break end as u64;
+        }
+        slot = end;
     };
     let mut r = Reply::new(&mut conn.wbuf, proto);
     r.array(2);
@@ -158,6 +185,14 @@ pub async fn debug(conn: &mut Conn, args: Args<'_>) {
     if eq_ic(args.get(1), b"SHARD") && args.len() == 2 {
         // Tests place connections on chosen shards with it.
         return Reply::new(&mut conn.wbuf, proto).int(conn.rt.id as i64);
+    }
+    // DEBUG SHARD above is Tessera's own placement probe (tests use it):
+    // the rest follows `enable-debug-command` as Redis does.
+    if !super::debug::allowed(conn) {
+        return;
+    }
+    if super::debug::run(conn, &args).await {
+        return;
     }
     if eq_ic(args.get(1), b"HELP") {
         let mut r = Reply::new(&mut conn.wbuf, proto);

@@ -5,8 +5,11 @@
 
 mod client;
 mod config;
+mod debug;
 mod introspect;
 mod keyspace;
+mod latency;
+pub(crate) mod slowlog;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -154,6 +157,22 @@ static HANDLERS: &[(&str, ConnFn)] = &[
     ("client|list", |c, a| Box::pin(client::list(c, a))),
     ("client|kill", |c, a| Box::pin(client::kill(c, a))),
     ("client|unblock", |c, a| Box::pin(client::unblock(c, a))),
+    ("client|pause", |c, a| {
+        client::pause(c, a);
+        done()
+    }),
+    ("client|unpause", |c, a| {
+        client::unpause(c, a);
+        done()
+    }),
+    ("client|reply", |c, a| {
+        client::reply_mode(c, a);
+        done()
+    }),
+    ("monitor", |c, _| {
+        crate::monitor::start(c);
+        done()
+    }),
     ("client|tracking", |c, a| {
         Box::pin(crate::tracking::tracking(c, a))
     }),
@@ -167,6 +186,25 @@ static HANDLERS: &[(&str, ConnFn)] = &[
     }),
     ("client|trackinginfo", |c, a| {
         crate::tracking::trackinginfo(c, a);
+        done()
+    }),
+    ("slowlog|get", |c, a| Box::pin(slowlog::get(c, a))),
+    ("slowlog|len", |c, a| Box::pin(slowlog::len(c, a))),
+    ("slowlog|reset", |c, a| Box::pin(slowlog::reset(c, a))),
+    ("slowlog|help", |c, a| {
+        slowlog::help(c, a);
+        done()
+    }),
+    ("latency|latest", |c, a| Box::pin(latency::latest(c, a))),
+    ("latency|history", |c, a| Box::pin(latency::history(c, a))),
+    ("latency|reset", |c, a| Box::pin(latency::reset(c, a))),
+    ("latency|graph", |c, a| Box::pin(latency::graph(c, a))),
+    ("latency|doctor", |c, a| Box::pin(latency::doctor(c, a))),
+    ("latency|histogram", |c, a| {
+        Box::pin(latency::histogram(c, a))
+    }),
+    ("latency|help", |c, a| {
+        latency::help(c, a);
         done()
     }),
     ("scan", |c, a| Box::pin(keyspace::scan(c, a))),

@@ -350,6 +350,10 @@ impl Config {
             rdb_compression: self.get("rdbcompression") != Some("no"),
             tracking_table_max_keys: self.int("tracking-table-max-keys") as usize,
             cluster_enabled: self.get("cluster-enabled") == Some("yes"),
+            slowlog_log_slower_than: self.int("slowlog-log-slower-than"),
+            slowlog_max_len: self.int("slowlog-max-len").max(0) as usize,
+            latency_monitor_threshold: self.int("latency-monitor-threshold").max(0) as u64,
+            latency_tracking: self.get("latency-tracking") != Some("no"),
         }
     }
 

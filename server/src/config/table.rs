@@ -419,7 +419,7 @@ pub const PARAMS: &[Param] = &[
     b("disable-thp", None, true, I, NoEff),
     b("cluster-allow-replica-migration", None, true, M, NoEff),
     b("replica-announced", None, true, M, NoEff),
-    b("latency-tracking", None, true, M, NoEff),
+    b("latency-tracking", None, true, M, Live),
     b("aof-disable-auto-gc", None, false, M, NoEff),
     b("replica-ignore-disk-write-errors", None, false, M, NoEff),
     // strings
@@ -748,7 +748,7 @@ pub const PARAMS: &[Param] = &[
         M,
         NoEff,
     ),
-    u("slowlog-max-len", None, 0, LONG_MAX, "128", M, NoEff),
+    u("slowlog-max-len", None, 0, LONG_MAX, "128", M, Live),
     u("acllog-max-len", None, 0, LONG_MAX, "128", M, NoEff),
     // long long
     i(
@@ -768,17 +768,9 @@ pub const PARAMS: &[Param] = &[
         LONG_MAX,
         "10000",
         M,
-        NoEff,
+        Live,
     ),
-    i(
-        "latency-monitor-threshold",
-        None,
-        0,
-        LONG_MAX,
-        "0",
-        M,
-        NoEff,
-    ),
+    i("latency-monitor-threshold", None, 0, LONG_MAX, "0", M, Live),
     m(
         "proto-max-bulk-len",
         None,
@@ -1026,7 +1018,7 @@ pub const PARAMS: &[Param] = &[
         Special::LatencyTrackingInfoPercentiles,
         "50 99 99.9",
         MULTI_ARG,
-        NoEff,
+        Live,
     ),
     // Tessera's own
     i("shards", None, 0, 1024, "0", I, Tessera),

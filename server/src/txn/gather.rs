@@ -135,6 +135,9 @@ pub async fn run(
             true,
             &mut conn.wbuf,
         );
+        if st.slowlog.unresolved {
+            crate::commands::slowlog::claim_for(&mut st, &conn.meta.borrow());
+        }
         st.borrowed_keys.clear();
         // A command that changed nothing (an error, RENAMENX refused...)
         // sends nothing back: the owners' keys are as they were, and

@@ -30,6 +30,20 @@ pub struct Queue {
 }
 
 impl Queue {
+    /// The queued commands' arguments (MONITOR shows them at EXEC).
+    pub fn queued(&self) -> impl Iterator<Item = Args<'_>> {
+        (0..self.cmds.len()).map(|i| self.args(&self.buf, i))
+    }
+
+    /// Whether a queued command writes or may replicate (CLIENT PAUSE
+    /// WRITE holds such an EXEC).
+    pub fn may_write(&self) -> bool {
+        self.cmds.iter().any(|&(_, _, id)| {
+            let c = table::by_id(id);
+            c.has(flags::WRITE) || c.has(flags::MAY_REPLICATE)
+        })
+    }
+
     fn args<'a>(&'a self, buf: &'a [u8], i: usize) -> Args<'a> {
         let (first, argc, _) = self.cmds[i];
         Args::new(buf, &self.spans[first as usize..(first + argc) as usize])

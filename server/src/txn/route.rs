@@ -127,6 +127,7 @@ impl Conn {
     }
 
     pub(crate) fn local_error(&mut self, msg: &str) {
+        self.rt.state.borrow_mut().note_error(msg.as_bytes());
         let proto = self.proto;
         self.local_reply(|out| Reply::new(out, proto).error(msg));
     }
@@ -311,7 +312,14 @@ impl Conn {
             }
             Route::Conn => {
                 self.flush_pending(frozen).await;
+                let (t, at) = (crate::cycles::ticks(), self.wbuf.len());
                 crate::commands::run(self, spec, id, args).await;
+                let ns = crate::cycles::ns_between(t, crate::cycles::ticks());
+                let err = (self.wbuf.get(at) == Some(&b'-')).then(|| {
+                    let e = &self.wbuf[at..];
+                    e[..e.len().min(64)].to_vec()
+                });
+                crate::commands::slowlog::count_conn_command(self, spec, id, &args, ns, err);
             }
         }
     }
@@ -452,7 +460,7 @@ impl Conn {
     fn run_here(&mut self, id: u16, args: Args) {
         let (db, proto, now) = (self.db, self.proto, self.now);
         let rt = self.rt.clone();
-        let mut ready = false;
+        let (mut ready, mut slow) = (false, false);
         let roles = self.tracking.is_some().then(|| self.tracking_roles());
         self.local_reply(|out| {
             let mut st = rt.state.borrow_mut();
@@ -465,8 +473,12 @@ impl Conn {
                 st.changes.tracking.reader = None;
                 st.changes.tracking.noloop_writer = None;
             }
+            slow = st.slowlog.unresolved;
             ready = st.changes.pending();
         });
+        if slow {
+            crate::commands::slowlog::claim_for(&mut rt.state.borrow_mut(), &self.meta.borrow());
+        }
         // Inside an EXEC or an atomic command, blocked clients are served
         // once it is done (at EXEC's end, or as its locks go).
         if ready && !self.co.in_tx {
@@ -519,6 +531,9 @@ impl Conn {
                 if roles.is_some() {
                     st.changes.tracking.reader = None;
                     st.changes.tracking.noloop_writer = None;
+                }
+                if st.slowlog.unresolved {
+                    crate::commands::slowlog::claim_for(&mut st, &self.meta.borrow());
                 }
                 st.changes.pending()
             };
@@ -650,6 +665,7 @@ impl Conn {
                 items: std::mem::take(&mut t.items),
                 budget,
                 tracker,
+                client: self.meta.borrow().id,
             };
             let sent = batch.items.len();
             if self.rt.send(s, Request::Batch(batch)).await.is_ok() {

@@ -46,6 +46,12 @@ pub struct ShardConfig {
     pub tracking_table_max_keys: usize,
     /// `cluster-enabled`: CLUSTER's shard-side subcommands answer only then.
     pub cluster_enabled: bool,
+    /// `slowlog-log-slower-than` (µs; negative: off) and `slowlog-max-len`.
+    pub slowlog_log_slower_than: i64,
+    pub slowlog_max_len: usize,
+    /// `latency-monitor-threshold` (ms; 0: off) and `latency-tracking`.
+    pub latency_monitor_threshold: u64,
+    pub latency_tracking: bool,
 }
 
 impl Default for ShardConfig {
@@ -65,6 +71,10 @@ impl Default for ShardConfig {
             rdb_compression: true,
             tracking_table_max_keys: 1_000_000,
             cluster_enabled: false,
+            slowlog_log_slower_than: 10_000,
+            slowlog_max_len: 128,
+            latency_monitor_threshold: 0,
+            latency_tracking: true,
         }
     }
 }
@@ -103,6 +113,14 @@ pub struct ShardState {
     /// FLUSHALL ran: with save points set, a save follows (as Redis saves
     /// the emptied dataset at once).
     pub flushall_save: bool,
+    /// SLOWLOG and the latency monitor (introspection), and the shortest
+    /// duration (ns) either wants to hear of: the one comparison a command
+    /// pays (u64::MAX while both are off).
+    pub slowlog: crate::slowlog::SlowLog,
+    pub latency: crate::latency::Latency,
+    pub slow_ns: u64,
+    /// Error replies by their code (INFO errorstats: ERR, WRONGTYPE...).
+    pub errors: std::collections::BTreeMap<String, u64>,
 }
 
 impl ShardState {
@@ -124,8 +142,13 @@ impl ShardState {
             dirty: 0,
             misconf: false,
             flushall_save: false,
+            slowlog: Default::default(),
+            latency: Default::default(),
+            slow_ns: u64::MAX,
+            errors: Default::default(),
         };
         st.apply_notify();
+        st.apply_introspection();
         st
     }
 
@@ -133,6 +156,35 @@ impl ShardState {
     pub fn set_config(&mut self, config: ShardConfig) {
         self.config = config;
         self.apply_notify();
+        self.apply_introspection();
+    }
+
+    /// Counts an error reply under its code (its first word), as INFO
+    /// errorstats shows them. Redis caps the table at 128 codes.
+    pub fn note_error(&mut self, reply: &[u8]) {
+        let body = reply.strip_prefix(b"-").unwrap_or(reply);
+        let end = body
+            .iter()
+            .position(|&c| c == b' ' || c == b'\r')
+            .unwrap_or(body.len());
+        let code = String::from_utf8_lossy(&body[..end]).into_owned();
+        if let Some(n) = self.errors.get_mut(&code) {
+            *n += 1;
+        } else if self.errors.len() < 128 {
+            self.errors.insert(code, 1);
+        }
+    }
+
+    /// The slow log and the latency monitor follow their parameters.
+    fn apply_introspection(&mut self) {
+        let c = &self.config;
+        self.slowlog.set_max_len(c.slowlog_max_len);
+        self.latency.threshold_ms = c.latency_monitor_threshold;
+        self.latency.tracking = c.latency_tracking;
+        let slow = u64::try_from(c.slowlog_log_slower_than)
+            .map(|us| us.saturating_mul(1000))
+            .unwrap_or(u64::MAX);
+        self.slow_ns = slow.min(self.latency.threshold_ns());
     }
 
     /// The change hook and the store follow `notify-keyspace-events`.

@@ -12,6 +12,7 @@ pub mod dump;
 pub mod geo;
 pub mod hashes;
 pub mod hll;
+pub mod introspect;
 pub mod keys;
 pub mod lists;
 pub mod persist;

@@ -219,6 +219,42 @@ static CLIENT_SUBS: &[CommandSpec] = &[
         "5.0.0",
         "O(1)"
     ),
+    cmd!(
+        "client|pause",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        A_ADMIN | A_SLOW | A_DANGER | A_CONN,
+        "connection",
+        NO_KEYS,
+        Route::Conn,
+        "Suspends commands processing.",
+        "3.0.0",
+        "O(1)"
+    ),
+    cmd!(
+        "client|unpause",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        A_ADMIN | A_SLOW | A_DANGER | A_CONN,
+        "connection",
+        NO_KEYS,
+        Route::Conn,
+        "Resumes processing of clients that were paused.",
+        "6.2.0",
+        "O(N) Where N is the number of paused clients"
+    ),
+    cmd!(
+        "client|reply",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        A_SLOW | A_CONN,
+        "connection",
+        NO_KEYS,
+        Route::Conn,
+        "Instructs the server whether to reply to commands.",
+        "3.2.0",
+        "O(1)"
+    ),
 ];
 
 static COMMAND_SUBS: &[CommandSpec] = &[

@@ -92,7 +92,7 @@ pub const ALL_W: KeySpec = KeySpec::Range {
 pub const CONTAINER: Route = Route::Conn;
 
 /// Every family's commands, in table order.
-fn families() -> [&'static [CommandSpec]; 17] {
+fn families() -> [&'static [CommandSpec]; 18] {
     [
         super::strings::COMMANDS,
         super::keys::COMMANDS,
@@ -111,6 +111,7 @@ fn families() -> [&'static [CommandSpec]; 17] {
         super::sort::COMMANDS,
         super::pubsub::COMMANDS,
         super::cluster::COMMANDS,
+        super::introspect::COMMANDS,
     ]
 }
 
