@@ -125,6 +125,9 @@ pub async fn run(
         st.borrowed_keys
             .extend(by_shard.values().flatten().map(|(k, _)| k.clone()));
         let reply_at = conn.wbuf.len();
+        // Under the transaction's locks: its AOF record is the
+        // transaction's (`commit_aof`).
+        st.aof.capture = st.aof.on;
         execute(
             &mut st,
             id,
@@ -155,6 +158,7 @@ pub async fn run(
             }
         }
     }
+    conn.take_aof();
 
     // Step 3: written keys go back to their owners, which
     // report them to their change hook (the command ran here, where their

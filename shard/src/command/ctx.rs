@@ -100,6 +100,8 @@ pub struct ShardState {
     /// FLUSHALL ran: with save points set, a save follows (as Redis saves
     /// the emptied dataset at once).
     pub flushall_save: bool,
+    /// The append-only file's records not yet handed to its writer.
+    pub aof: crate::aof::Feed,
 }
 
 impl ShardState {
@@ -121,6 +123,7 @@ impl ShardState {
             dirty: 0,
             misconf: false,
             flushall_save: false,
+            aof: Default::default(),
         };
         st.apply_notify();
         st
