@@ -337,3 +337,33 @@ def test_bgrewriteaof_and_info(tmp):
         assert contents(s.r) == want
         assert s.r.get("counter") == b"101"
         s.close()
+
+
+def test_config_set_appendonly_at_run_time(tmp):
+    """As Redis: turning the AOF on rewrites the dataset into a base and
+    logs from that instant; turning it off stops logging."""
+    d, servers = tmp
+    t = tessera(d)
+    servers.append(t)
+    fill(t.r)
+    assert t.r.info("persistence")["aof_enabled"] == 0
+    assert t.r.config_set("appendonly", "yes")
+    deadline = time.time() + 30
+    while not (t.r.info("persistence")["aof_enabled"] == 1 and t.r.info("persistence")["aof_rewrites"] == 1):
+        assert time.time() < deadline
+        time.sleep(0.05)
+    t.r.set("logged", "yes")
+    assert t.r.config_set("appendonly", "no")
+    deadline = time.time() + 30
+    while t.r.info("persistence")["aof_enabled"] != 0:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    time.sleep(0.3)
+    t.r.set("not-logged", "1")
+    want = contents(t.r)
+    del want[(0, b"not-logged")]
+    t.close()
+    check_aof(d)
+    t2 = tessera(d, "--appendonly", "yes")
+    servers.append(t2)
+    assert contents(t2.r) == want

@@ -1019,14 +1019,21 @@ pub fn stop_writer(shared: &Shared) {
         return;
     }
     let target = aof.submitted.load(SEQ);
-    if let Ok(mut q) = aof.queue.lock() {
-        q.stop = true;
-    }
-    aof.cv.notify_one();
+    request_stop(shared);
     let deadline = Instant::now() + Duration::from_secs(10);
     while aof.synced.load(SEQ) < target && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// Tells the writer to stop once it wrote (and fsynced) what it was
+/// handed; does not wait (a shard's thread calls it).
+pub fn request_stop(shared: &Shared) {
+    let aof = &shared.persist.aof;
+    if let Ok(mut q) = aof.queue.lock() {
+        q.stop = true;
+    }
+    aof.cv.notify_one();
 }
 
 // ------------------------------------------------------------ rewrite
@@ -1037,13 +1044,75 @@ pub fn stop_writer(shared: &Shared) {
 pub struct Rewrite {
     pub base: FileInfo,
     pub incr_seq: u64,
+    /// CONFIG SET appendonly yes: the shards start logging at the
+    /// instant, and the writer starts on the new incremental file.
+    pub enable: bool,
 }
 
 /// At a rewrite's snapshot instant (every shard parked in the barrier,
 /// each having handed over its records): later records go to a new
 /// incremental file.
-pub fn rewrite_instant(shared: &Shared, rw: &Rewrite) {
-    shared.persist.aof.rotate(rw.incr_seq);
+pub fn rewrite_instant(shared: &std::sync::Arc<Shared>, rw: &Rewrite) {
+    let aof = &shared.persist.aof;
+    if !rw.enable {
+        aof.rotate(rw.incr_seq);
+        return;
+    }
+    if let Ok(mut q) = aof.queue.lock() {
+        *q = Queue {
+            seq: q.seq,
+            ..Queue::default()
+        };
+    }
+    let started = open_incr(aof, rw.incr_seq).and_then(|f| {
+        let shared2 = shared.clone();
+        std::thread::Builder::new()
+            .name("aof-writer".into())
+            .spawn(move || writer(shared2, f))
+            .map(|_| ())
+            .map_err(|e| format!("could not start the AOF writer: {e}"))
+    });
+    match started {
+        Ok(()) => aof.enabled.store(true, SEQ),
+        Err(e) => {
+            // The shards log into buffers nobody takes; the next periodic
+            // turn sees the AOF disabled and turns them off.
+            log::warn!("{e}");
+            aof.last_write_ok.store(false, SEQ);
+        }
+    }
+}
+
+/// Before a rewrite that turns the AOF on at run time: the directory
+/// and whatever manifest is already there.
+pub fn prepare_enable(shared: &Shared) -> Result<(), String> {
+    let aof = &shared.persist.aof;
+    let (dirname, filename) = shared
+        .config
+        .lock()
+        .map(|c| {
+            (
+                c.get("appenddirname")
+                    .unwrap_or("appendonlydir")
+                    .to_string(),
+                c.get("appendfilename")
+                    .unwrap_or("appendonly.aof")
+                    .to_string(),
+            )
+        })
+        .map_err(|_| "poisoned")?;
+    let dir = PathBuf::from(&dirname);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| format!("Can't open or create append-only dir {dirname}: {e}"))?;
+    let mpath = dir.join(manifest_name(&filename));
+    let m = match std::fs::read_to_string(&mpath) {
+        Ok(t) => parse_manifest(&t).unwrap_or_default(),
+        Err(_) => Manifest::default(),
+    };
+    *aof.manifest.lock().map_err(|_| "poisoned")? = m;
+    *aof.dir.lock().map_err(|_| "poisoned")? = dir;
+    *aof.filename.lock().map_err(|_| "poisoned")? = filename;
+    Ok(())
 }
 
 /// Plans a rewrite: the next base and incremental sequence numbers.
@@ -1059,6 +1128,7 @@ pub fn plan_rewrite(shared: &Shared) -> Option<Rewrite> {
             seq: base_seq,
         },
         incr_seq,
+        enable: !aof.enabled.load(SEQ),
     })
 }
 
@@ -1072,6 +1142,12 @@ pub fn rewrite_done(shared: &Shared, rw: &Rewrite, ok: bool, secs: i64) {
         aof.last_rewrite_ok.store(false, SEQ);
         aof.rewrite_failures.fetch_add(1, SEQ);
         log::warn!("Background AOF rewrite failed");
+        if rw.enable {
+            // Turning the AOF on failed: it stays off (the next periodic
+            // turn tries again while appendonly is yes).
+            request_stop(shared);
+            aof.enabled.store(false, SEQ);
+        }
         return;
     }
     let dir = aof.dir.lock().map(|d| d.clone()).unwrap_or_default();

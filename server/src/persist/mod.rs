@@ -276,6 +276,10 @@ fn lower_priority() {
 
 /// Starts this shard's snapshot (called inside the barrier).
 fn start_here(rt: &ShardRuntime, job: u64, cfg: &SaveConfig) {
+    if cfg.rewrite.as_ref().is_some_and(|r| r.enable) {
+        // CONFIG SET appendonly yes: this shard logs from the instant on.
+        rt.state.borrow_mut().aof.on = true;
+    }
     let (tx, rx) = std::sync::mpsc::sync_channel(4);
     let shared = rt.shared.clone();
     let (id, dir) = (rt.id, cfg.dir.clone());
@@ -648,6 +652,12 @@ pub fn periodic(rt: &Rc<ShardRuntime>) {
     let cfg = {
         let mut st = rt.state.borrow_mut();
         s.dirty[rt.id].store(st.dirty, RELAXED);
+        if st.aof.on && !s.aof.enabled.load(SEQ) && !s.aof.rewrite_in_progress.load(SEQ) {
+            // CONFIG SET appendonly no: stop logging.
+            st.aof.on = false;
+            st.aof.log = Default::default();
+            st.aof.captured = Default::default();
+        }
         let c = rt.shared.config.lock().ok();
         let (points, stop) = c
             .map(|c| {
@@ -723,9 +733,41 @@ pub fn periodic(rt: &Rc<ShardRuntime>) {
 /// configured now, a scheduled or automatic rewrite.
 fn aof_periodic(rt: &Rc<ShardRuntime>) {
     let s = &rt.shared.persist;
+    let mut wanted = s.aof.enabled.load(RELAXED);
     if let Ok(c) = rt.shared.config.lock() {
         let p = aof::policy_of(c.get("appendfsync").unwrap_or("everysec"));
         s.aof.policy.store(p, RELAXED);
+        wanted = c.get("appendonly") == Some("yes");
+    }
+    if s.aof.loading.load(SEQ) || s.aof.rewrite_in_progress.load(SEQ) {
+        return;
+    }
+    if !wanted && s.aof.enabled.load(SEQ) {
+        // CONFIG SET appendonly no: what was logged is written and
+        // fsynced, then the shards stop logging (their periodic turn).
+        log::info!("Append only file disabled (CONFIG SET appendonly no)");
+        aof::request_stop(&rt.shared);
+        s.aof.enabled.store(false, SEQ);
+        return;
+    }
+    if wanted && !s.aof.enabled.load(SEQ) {
+        if s.in_progress.load(SEQ) {
+            return;
+        }
+        // CONFIG SET appendonly yes: as Redis, a rewrite makes the base;
+        // logging starts at its instant.
+        if let Err(e) = aof::prepare_enable(&rt.shared) {
+            log::warn!("Redis needs to enable the AOF but can't trigger a background AOF rewrite operation: {e}");
+            return;
+        }
+        let rt2 = rt.clone();
+        glommio::spawn_local(async move {
+            if let Err(StartError::Failed(e)) = start_rewrite(&rt2).await {
+                log::warn!("Can't rewrite append only file in background: {e}");
+            }
+        })
+        .detach();
+        return;
     }
     if s.in_progress.load(SEQ) || !s.aof.enabled.load(RELAXED) {
         return;
