@@ -98,6 +98,10 @@ fn run(
         out.truncate(start);
         Reply::new(out, proto).error("ERR internal error");
     }
+    // Keys the command found expired: DEL in the AOF, before its own record.
+    if state.aof.on {
+        tessera_shard::aof::log_expired(state);
+    }
     // Redis's dirty counter: writes that changed something; the AOF logs
     // the same writes.
     if spec.has(flags::WRITE) && !blocked && write_changed(spec.name, &out[start..]) {

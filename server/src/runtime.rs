@@ -632,6 +632,7 @@ impl Periodic {
                 st.expire_cursor[db] = c;
             }
             st.stats.expired_keys_active += reclaimed as u64;
+            tessera_shard::aof::log_expired(&mut st);
             st.stats.expire_cycles += 1;
             let deadline = now_i + budget;
             while Instant::now() < deadline && !st.lazy_free_step(10_000) {}

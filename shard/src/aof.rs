@@ -108,6 +108,29 @@ impl Feed {
     }
 }
 
+/// Keys that expired (lazily, or by the active cycle) are logged as DEL,
+/// as Redis propagates them: redis-server does not expire keys while it
+/// loads an AOF, so a later write must not find the old value. The log
+/// is left for keyspace notifications when they want it, else emptied.
+pub fn log_expired(st: &mut crate::command::ShardState) {
+    if !st.aof.on {
+        return;
+    }
+    let mut any = false;
+    let log = if st.aof.capture {
+        &mut st.aof.captured
+    } else {
+        &mut st.aof.log
+    };
+    for (db, key) in st.keyspace.expired_pending() {
+        log.record(db, [b"DEL".as_slice(), key].into_iter());
+        any = true;
+    }
+    if any && st.changes.notify == 0 {
+        st.keyspace.take_expired();
+    }
+}
+
 fn ms(n: i64) -> Vec<u8> {
     n.to_string().into_bytes()
 }

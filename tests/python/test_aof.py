@@ -367,3 +367,27 @@ def test_config_set_appendonly_at_run_time(tmp):
     t2 = tessera(d, "--appendonly", "yes")
     servers.append(t2)
     assert contents(t2.r) == want
+
+
+def test_expired_keys_are_logged_as_del(tmp):
+    """redis-server does not expire keys while loading an AOF: a key that
+    expired and was written again must not meet its old value there."""
+    d, servers = tmp
+    t = tessera(d, "--appendonly", "yes", "--appendfsync", "always", "--hz", "100")
+    servers.append(t)
+    t.r.set("lazy", "old", px=50)
+    t.r.set("active", "old", px=50)
+    for i in range(20):
+        t.r.set(f"bulk:{i}", "old", px=50)
+    time.sleep(0.6)  # the active cycle reclaims some; `lazy` is read first
+    assert t.r.append("lazy", "new") == 3
+    assert t.r.append("active", "new") == 3
+    want = contents(t.r, dbs=(0,))
+    assert want[(0, b"lazy")][0] == ("string", b"new")
+    t.close()
+    data = open(incr_file(d), "rb").read()
+    assert b"*2\r\n$3\r\nDEL\r\n$4\r\nlazy\r\n" in data
+    check_aof(d)
+    rd = redis_server(d, "--appendonly", "yes")
+    servers.append(rd)
+    assert contents(rd.r, dbs=(0,)) == want

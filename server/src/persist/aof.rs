@@ -770,19 +770,21 @@ pub async fn replay(rt: std::rc::Rc<ShardRuntime>) {
             }
         }
     }
-    let on: Vec<Option<()>> = rt
-        .call_all(|| {
-            Box::new(|rt: &ShardRuntime| {
-                rt.state.borrow_mut().aof.on = true;
-            })
-        })
-        .await;
-    let _ = on;
     if let Err(e) = start_writer(rt.shared.clone()) {
         log::warn!("Fatal error: {e}");
         std::process::exit(1);
     }
+    // Enabled first: a shard that sees logging on while the AOF is
+    // disabled takes it for CONFIG SET appendonly no.
     aof.enabled.store(true, SEQ);
+    let on: Vec<Option<()>> = rt
+        .call_all(|| {
+            Box::new(|rt: &ShardRuntime| {
+                rt.state.borrow_mut().set_aof(true);
+            })
+        })
+        .await;
+    let _ = on;
     aof.loading.store(false, SEQ);
 }
 

@@ -278,7 +278,7 @@ fn lower_priority() {
 fn start_here(rt: &ShardRuntime, job: u64, cfg: &SaveConfig) {
     if cfg.rewrite.as_ref().is_some_and(|r| r.enable) {
         // CONFIG SET appendonly yes: this shard logs from the instant on.
-        rt.state.borrow_mut().aof.on = true;
+        rt.state.borrow_mut().set_aof(true);
     }
     let (tx, rx) = std::sync::mpsc::sync_channel(4);
     let shared = rt.shared.clone();
@@ -652,11 +652,13 @@ pub fn periodic(rt: &Rc<ShardRuntime>) {
     let cfg = {
         let mut st = rt.state.borrow_mut();
         s.dirty[rt.id].store(st.dirty, RELAXED);
-        if st.aof.on && !s.aof.enabled.load(SEQ) && !s.aof.rewrite_in_progress.load(SEQ) {
+        if st.aof.on
+            && !s.aof.enabled.load(SEQ)
+            && !s.aof.rewrite_in_progress.load(SEQ)
+            && !s.aof.loading.load(SEQ)
+        {
             // CONFIG SET appendonly no: stop logging.
-            st.aof.on = false;
-            st.aof.log = Default::default();
-            st.aof.captured = Default::default();
+            st.set_aof(false);
         }
         let c = rt.shared.config.lock().ok();
         let (points, stop) = c

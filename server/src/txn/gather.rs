@@ -101,6 +101,11 @@ pub async fn run(
                             }
                         }
                     }
+                    // A borrowed key found expired: its DEL goes to the AOF
+                    // now, before the command's record.
+                    tessera_shard::aof::log_expired(&mut st);
+                    drop(st);
+                    crate::persist::aof::flush_shard(rt);
                     Box::new(out)
                 }),
             )
@@ -186,6 +191,11 @@ pub async fn run(
                                 }
                             }
                         }
+                    }
+                    // Replacing an old entry is not an expiry to log: the
+                    // command's record already says what the key became.
+                    if st.aof.on && st.changes.notify == 0 {
+                        st.keyspace.take_expired();
                     }
                     drop(st);
                     rt.after_writes();
