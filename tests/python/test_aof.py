@@ -391,3 +391,27 @@ def test_expired_keys_are_logged_as_del(tmp):
     rd = redis_server(d, "--appendonly", "yes")
     servers.append(rd)
     assert contents(rd.r, dbs=(0,)) == want
+
+
+def test_debug_reload(tmp):
+    """DEBUG RELOAD saves, empties and loads the dataset again; NOSAVE
+    loads the file as it is; MERGE keeps keys the file lacks."""
+    d, servers = tmp
+    t = tessera(d)
+    servers.append(t)
+    fill(t.r)
+    want = contents(t.r)
+    assert t.r.execute_command("DEBUG", "RELOAD") == b"OK"
+    assert contents(t.r) == want
+    t.r.set("unsaved", "1")
+    assert t.r.execute_command("DEBUG", "RELOAD", "NOSAVE") == b"OK"
+    assert t.r.get("unsaved") is None
+    assert contents(t.r) == want
+    t.r.set("kept", "1")
+    assert t.r.execute_command("DEBUG", "RELOAD", "NOSAVE", "MERGE") == b"OK"
+    assert t.r.get("kept") == b"1"
+    with pytest.raises(redis.exceptions.ResponseError, match="only supports the MERGE, NOFLUSH and NOSAVE"):
+        t.r.execute_command("DEBUG", "RELOAD", "BOGUS")
+    os.remove(os.path.join(d, "dump.rdb"))
+    with pytest.raises(redis.exceptions.ResponseError, match="Error trying to load the RDB dump"):
+        t.r.execute_command("DEBUG", "RELOAD", "NOSAVE")

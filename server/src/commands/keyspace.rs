@@ -159,6 +159,9 @@ pub async fn debug(conn: &mut Conn, args: Args<'_>) {
         // Tests place connections on chosen shards with it.
         return Reply::new(&mut conn.wbuf, proto).int(conn.rt.id as i64);
     }
+    if eq_ic(args.get(1), b"RELOAD") {
+        return crate::persist::debug_reload(conn, args).await;
+    }
     if eq_ic(args.get(1), b"HELP") {
         let mut r = Reply::new(&mut conn.wbuf, proto);
         r.array(DEBUG_HELP.len());

@@ -126,6 +126,15 @@ pub fn install_loaded(rt: &ShardRuntime) {
         .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 }
 
+/// A shard takes its part of a file DEBUG RELOAD decoded.
+pub fn install_reloaded(rt: &ShardRuntime) {
+    let mine = match rt.shared.persist.loaded.lock() {
+        Ok(mut l) => l.get_mut(rt.id).map(std::mem::take).unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    install(rt, mine);
+}
+
 fn install(rt: &ShardRuntime, mine: Vec<(usize, tessera_shard::store::Entry)>) {
     if mine.is_empty() {
         return;

@@ -853,6 +853,88 @@ pub async fn bgrewriteaof_cmd(conn: &mut Conn, _args: Args<'_>) {
     }
 }
 
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: saves the dataset (unless
+/// NOSAVE), then, with every shard locked whole (no client sees it half
+/// done), empties it (unless NOFLUSH or MERGE) and loads `dbfilename`
+/// again (keys in the file replace those with the same name). The file
+/// is decoded on a thread of its own before the locks are taken.
+pub async fn debug_reload(conn: &mut Conn, args: Args<'_>) {
+    let (mut save, mut flush) = (true, true);
+    for a in args.iter().skip(2) {
+        if eq_ic(a, b"MERGE") || eq_ic(a, b"NOFLUSH") {
+            flush = false;
+        } else if eq_ic(a, b"NOSAVE") {
+            save = false;
+        } else {
+            return reply(conn)
+                .error("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.");
+        }
+    }
+    let rt = conn.rt.clone();
+    if save && save_and_wait(&rt).await.is_err() {
+        return reply(conn).error("ERR");
+    }
+    let cfg = match rt.shared.config.lock() {
+        Ok(c) => c.clone(),
+        Err(_) => return reply(conn).error("ERR"),
+    };
+    let name = cfg.get("dbfilename").unwrap_or("dump.rdb").to_string();
+    if !std::path::Path::new(&name).exists() {
+        log::warn!("DEBUG RELOAD: {name} does not exist");
+        return reply(conn).error("ERR Error trying to load the RDB dump");
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let shared = rt.shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name("debug-reload".into())
+        .spawn(move || {
+            let r = load::load_rdb_file(&shared, &cfg, std::path::Path::new(&name), &name);
+            let _ = tx.send(r);
+        });
+    if spawned.is_err() {
+        return reply(conn).error("ERR Error trying to load the RDB dump");
+    }
+    let loaded = loop {
+        match rx.try_recv() {
+            Ok(r) => break r,
+            Err(std::sync::mpsc::TryRecvError::Empty) => {
+                glommio::timer::sleep(Duration::from_millis(1)).await
+            }
+            Err(_) => break Err("the loader thread died".into()),
+        }
+    };
+    if let Err(e) = loaded {
+        log::warn!("{e}");
+        return reply(conn).error("ERR Error trying to load the RDB dump");
+    }
+    let plan = (0..rt.nshards())
+        .map(|s| {
+            let mut set = crate::txn::LockSet::default();
+            set.add_whole(crate::txn::Mode::Exclusive);
+            (s, set)
+        })
+        .collect();
+    let Some(guard) = conn.lock(plan).await else {
+        return;
+    };
+    let _: Vec<Option<()>> = rt
+        .call_all(|| {
+            Box::new(move |rt: &ShardRuntime| {
+                if flush {
+                    let mut st = rt.state.borrow_mut();
+                    for (_, db) in st.keyspace.dbs_mut() {
+                        db.take_all();
+                    }
+                }
+                load::install_reloaded(rt);
+            })
+        })
+        .await;
+    drop(guard);
+    log::warn!("DB reloaded by DEBUG RELOAD");
+    reply(conn).ok();
+}
+
 /// The `aof_*` fields of INFO persistence.
 fn aof_info(s: &State, nl: &str) -> String {
     let a = &s.aof;
