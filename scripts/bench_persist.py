@@ -12,9 +12,13 @@ For each server: load N small keys (`SET key:<i> <16-byte value>` through
     runs (the load is sized to last about as long as the save);
   * the time to load the same file at startup (spawn to PING answered with
     every key loaded).
+Then, with the append-only file on (`appendonly yes`), for `appendfsync
+always` and `everysec`: SET throughput and p99 at -P 16 (redis-benchmark
+-c 50, random keys among --aof-keys), each server in a fresh directory.
 
     scripts/bench_persist.py [--keys 1000000] [--shards 2] [--value-size 16]
                              [--tessera target/release/tessera-server] [--json out.json]
+                             [--skip-bgsave] [--skip-aof] [--aof-requests 1000000]
 
 Standard library only; needs redis-server, redis-cli, redis-benchmark.
 """
@@ -208,6 +212,38 @@ def run(kind, args):
     return out
 
 
+def run_aof(kind, policy, args):
+    """SET throughput with the AOF on under `policy`, at -P 16."""
+    d = tempfile.mkdtemp(prefix=f"bench-aof-{kind}-")
+    port = free_port()
+    if kind == "tessera":
+        argv = [args.tessera, "--port", str(port), "--shards", str(args.shards), "--dir", d,
+                "--loglevel", "warning"]
+    else:
+        argv = ["redis-server", "--port", str(port), "--save", "", "--dir", d, "--loglevel", "warning"]
+    argv += ["--appendonly", "yes", "--appendfsync", policy]
+    p = subprocess.Popen(argv, cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ping(port)
+        r = subprocess.run(["redis-benchmark", "-p", str(port), "-t", "set", "-n", str(args.aof_requests),
+                            "-c", "50", "-P", "16", "-r", str(args.aof_keys), "-d", str(args.value_size),
+                            "--csv"], capture_output=True, text=True)
+        lines = [x for x in r.stdout.splitlines() if x.startswith('"SET"')]
+        f = [x.strip('"') for x in lines[-1].split(",")] if lines else None
+        aof_mb = sum(os.path.getsize(os.path.join(dp, fn))
+                     for dp, _, fns in os.walk(d) for fn in fns) / 2**20
+        return {"server": kind, "policy": policy,
+                "rps": float(f[1]) if f else None, "p99_ms": float(f[6]) if f else None,
+                "aof_mb": round(aof_mb, 1)}
+    finally:
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--keys", type=int, default=1_000_000)
@@ -217,7 +253,27 @@ def main():
     target = os.environ.get("CARGO_TARGET_DIR", "target")
     ap.add_argument("--tessera", default=os.path.join(target, "release", "tessera-server"))
     ap.add_argument("--json")
+    ap.add_argument("--skip-bgsave", action="store_true")
+    ap.add_argument("--skip-aof", action="store_true")
+    ap.add_argument("--aof-requests", type=int, default=1_000_000)
+    ap.add_argument("--aof-keys", type=int, default=100_000)
     args = ap.parse_args()
+    aof = []
+    if not args.skip_aof:
+        for policy in ("always", "everysec"):
+            for kind in ("tessera", "redis"):
+                aof.append(run_aof(kind, policy, args))
+        print(f"SET -P 16 -c 50, {args.aof_requests} requests, appendonly yes; tessera --shards {args.shards}")
+        print(f"{'':28}{'tessera':>12}{'redis':>12}")
+        for policy in ("always", "everysec"):
+            t, r = [x for x in aof if x["policy"] == policy]
+            print(f"{'SET/s ' + policy:28}{str(t['rps']):>12}{str(r['rps']):>12}")
+            print(f"{'SET p99 ms ' + policy:28}{str(t['p99_ms']):>12}{str(r['p99_ms']):>12}")
+    if args.skip_bgsave:
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"aof": aof}, fh, indent=2)
+        return
     results = [run("tessera", args), run("redis", args)]
     cols = [
         ("BGSAVE s", lambda r: r["bgsave_s"]),
@@ -239,7 +295,7 @@ def main():
         print(f"{name:28}{str(f(results[0])):>12}{str(f(results[1])):>12}")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
+            json.dump({"bgsave": results, "aof": aof}, fh, indent=2)
 
 
 if __name__ == "__main__":

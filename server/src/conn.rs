@@ -135,6 +135,27 @@ async fn send_all(
 
 /// Serves one accepted connection until it closes, then closes the socket.
 pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, laddr: String) {
+    serve_as(rt, fd, addr, laddr, false).await
+}
+
+/// A connection of the server's own (the AOF's replay at startup, as
+/// Redis's fake client): authenticated from the start.
+pub async fn serve_trusted(
+    rt: Rc<ShardRuntime>,
+    fd: std::os::fd::RawFd,
+    addr: String,
+    laddr: String,
+) {
+    serve_as(rt, fd, addr, laddr, true).await
+}
+
+async fn serve_as(
+    rt: Rc<ShardRuntime>,
+    fd: std::os::fd::RawFd,
+    addr: String,
+    laddr: String,
+    trusted: bool,
+) {
     use std::sync::atomic::Ordering;
     let shared = rt.shared.clone();
     let (maxclients, requirepass) = {
@@ -202,7 +223,7 @@ pub async fn serve(rt: Rc<ShardRuntime>, fd: std::os::fd::RawFd, addr: String, l
         cmds: Vec::new(),
         db: 0,
         proto: Proto::Resp2,
-        authed: !requirepass,
+        authed: !requirepass || trusted,
         close_after_write: false,
         co: Coordinator::new(nshards),
         prefetched: Vec::new(),
@@ -277,6 +298,8 @@ impl Conn {
                 // Messages that came during the batch go after its replies.
                 self.take_inbox()?;
             }
+            // appendfsync always: the batch's writes are on disk first.
+            crate::persist::aof::before_reply(&self.rt).await;
             self.write_out()?;
             if more {
                 continue;
@@ -437,6 +460,7 @@ impl Conn {
 
     /// Sends everything pending and waits until it is sent.
     async fn flush_all(&mut self) -> std::io::Result<()> {
+        crate::persist::aof::before_reply(&self.rt).await;
         self.write_out()?;
         self.finish_send().await
     }
@@ -621,6 +645,7 @@ impl Conn {
             let held = self.output_held();
             if held > OUT_FLUSH || (self.out_hard > 0 && held > self.out_hard) {
                 self.flush_pending(frozen).await;
+                crate::persist::aof::before_reply(&self.rt).await;
                 self.write_out()?;
             }
         }

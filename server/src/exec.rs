@@ -98,9 +98,17 @@ fn run(
         out.truncate(start);
         Reply::new(out, proto).error("ERR internal error");
     }
-    // Redis's dirty counter: writes that changed something.
+    // Keys the command found expired: DEL in the AOF, before its own record.
+    if state.aof.on {
+        tessera_shard::aof::log_expired(state);
+    }
+    // Redis's dirty counter: writes that changed something; the AOF logs
+    // the same writes.
     if spec.has(flags::WRITE) && !blocked && write_changed(spec.name, &out[start..]) {
         state.dirty += 1;
+        if state.aof.on {
+            state.aof.write(spec.name, &args, db, now, &out[start..]);
+        }
     }
     // The change hook: a write reports the keys it changed (one branch
     // while nothing listens).

@@ -411,6 +411,8 @@ fn main() {
     for h in handles {
         let _ = h.join();
     }
+    // Everything logged reaches the AOF (and the disk) before exit.
+    persist::aof::stop_writer(&shared);
     persist::remove_temp_files();
     if let Some(p) = &pidfile {
         let _ = std::fs::remove_file(p);

@@ -92,6 +92,8 @@ pub enum Request {
 pub struct BatchReply {
     pub out: Vec<u8>,
     pub ends: Vec<u32>,
+    /// AOF records of a transaction's part (None nearly always).
+    pub aof: Option<Box<tessera_shard::aof::Log>>,
 }
 
 impl BatchReply {

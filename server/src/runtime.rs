@@ -315,6 +315,9 @@ impl ShardRuntime {
         if let Some(w) = watch {
             self.check_watch(w);
         }
+        // The AOF: what this shard logged before the transaction goes
+        // to the stream before the transaction's records.
+        crate::persist::aof::flush_shard(self);
         true
     }
 
@@ -334,7 +337,10 @@ impl ShardRuntime {
         };
         let got = self.locks.borrow_mut().acquire(tx, set, w);
         match got {
-            Some(Waiter::Ticket { watch, .. }) => Some(watch),
+            Some(Waiter::Ticket { watch, .. }) => {
+                crate::persist::aof::flush_shard(self);
+                Some(watch)
+            }
             _ => None,
         }
     }
@@ -372,6 +378,7 @@ impl ShardRuntime {
                 if let Some(w) = watch {
                     self.check_watch(&w);
                 }
+                crate::persist::aof::flush_shard(self);
                 if shard == self.id {
                     self.tickets.complete(ticket, Answer::Call(Box::new(true)));
                 } else {
@@ -432,6 +439,9 @@ impl ShardRuntime {
                     st.changes.tracking.reader = it.track.then_some(t);
                     st.changes.tracking.noloop_writer = noloop;
                 }
+                // A transaction's part: its AOF records go back with the
+                // replies, for the coordinator to log as one unit.
+                st.aof.capture = it.locked && st.aof.on;
                 execute(
                     &mut st,
                     it.cmd,
@@ -468,6 +478,9 @@ impl ShardRuntime {
             }
         }
         let ticket = p.batch.ticket;
+        // Writes are in the AOF stream before their replies leave.
+        crate::persist::aof::flush_shard(self);
+        let aof = crate::persist::aof::take_captured(self);
         self.respond(
             p.peer,
             Response::Batch {
@@ -475,6 +488,7 @@ impl ShardRuntime {
                 reply: BatchReply {
                     out: p.out,
                     ends: p.ends,
+                    aof,
                 },
             },
         );
@@ -632,6 +646,7 @@ impl Periodic {
                 st.expire_cursor[db] = c;
             }
             st.stats.expired_keys_active += reclaimed as u64;
+            tessera_shard::aof::log_expired(&mut st);
             st.stats.expire_cycles += 1;
             // The latency monitor's `expire-cycle` event, as Redis has it.
             let ms = now_i.elapsed().as_millis() as u64;
@@ -733,6 +748,7 @@ async fn drive(rt: Rc<ShardRuntime>) {
 
 /// Accepts connections on one listener through the network ring.
 async fn accept_loop(rt: Rc<ShardRuntime>, listener: socket2::Socket) {
+    crate::persist::aof::wait_loaded(&rt).await;
     let lfd = listener.as_raw_fd();
     while !rt.shared.stop.load(Ordering::Relaxed) {
         let done = rt.net.accept(lfd).await;
@@ -910,6 +926,11 @@ pub fn start(
                     let _ = ready.send(Ok((id, local)));
                 }
                 crate::persist::install_loaded(&rt);
+                if id == 0 {
+                    // With appendonly yes: the AOF's commands, replayed
+                    // before any connection is accepted.
+                    glommio::spawn_local(crate::persist::aof::replay(rt.clone())).detach();
+                }
                 guard.disarm();
                 // The driver is the executor's main future: the shard lives
                 // until it returns at shutdown.

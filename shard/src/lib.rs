@@ -3,6 +3,7 @@
 //! knows nothing about sockets: the server hands it parsed requests and takes
 //! back encoded replies.
 
+pub mod aof;
 pub mod blocking;
 pub mod changes;
 pub mod command;

@@ -194,6 +194,9 @@ pub async fn debug(conn: &mut Conn, args: Args<'_>) {
     if super::debug::run(conn, &args).await {
         return;
     }
+    if eq_ic(args.get(1), b"RELOAD") {
+        return crate::persist::debug_reload(conn, args).await;
+    }
     if eq_ic(args.get(1), b"HELP") {
         let mut r = Reply::new(&mut conn.wbuf, proto);
         r.array(DEBUG_HELP.len());

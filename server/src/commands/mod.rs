@@ -69,6 +69,9 @@ static HANDLERS: &[(&str, ConnFn)] = &[
     }),
     ("save", |c, a| Box::pin(crate::persist::save_cmd(c, a))),
     ("bgsave", |c, a| Box::pin(crate::persist::bgsave_cmd(c, a))),
+    ("bgrewriteaof", |c, a| {
+        Box::pin(crate::persist::bgrewriteaof_cmd(c, a))
+    }),
     ("lastsave", |c, a| {
         crate::persist::lastsave_cmd(c, a);
         done()

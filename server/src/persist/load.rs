@@ -14,9 +14,22 @@ use crate::config::Config;
 use crate::runtime::{ShardRuntime, Shared};
 
 /// Reads the RDB file if there is one. Err: why it cannot be loaded.
+/// With `appendonly yes` the AOF is loaded instead (as Redis does).
 pub fn load_at_startup(shared: &Shared, cfg: &Config) -> Result<(), String> {
+    if cfg.get("appendonly") == Some("yes") {
+        return super::aof::prepare(shared, cfg);
+    }
     let name = cfg.get("dbfilename").unwrap_or("dump.rdb").to_string();
-    let path = std::path::Path::new(&name);
+    load_rdb_file(shared, cfg, std::path::Path::new(&name), &name)
+}
+
+/// Decodes an RDB file into the shards' keys (absent: nothing to load).
+pub fn load_rdb_file(
+    shared: &Shared,
+    cfg: &Config,
+    path: &std::path::Path,
+    name: &str,
+) -> Result<(), String> {
     let f = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -102,8 +115,27 @@ pub fn load_at_startup(shared: &Shared, cfg: &Config) -> Result<(), String> {
 pub fn install_loaded(rt: &ShardRuntime) {
     let mine = match rt.shared.persist.loaded.lock() {
         Ok(mut l) => l.get_mut(rt.id).map(std::mem::take).unwrap_or_default(),
-        Err(_) => return,
+        Err(_) => Vec::new(),
     };
+    install(rt, mine);
+    // The AOF's replay waits for every shard's base keys.
+    rt.shared
+        .persist
+        .aof
+        .ready_shards
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// A shard takes its part of a file DEBUG RELOAD decoded.
+pub fn install_reloaded(rt: &ShardRuntime) {
+    let mine = match rt.shared.persist.loaded.lock() {
+        Ok(mut l) => l.get_mut(rt.id).map(std::mem::take).unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    install(rt, mine);
+}
+
+fn install(rt: &ShardRuntime, mine: Vec<(usize, tessera_shard::store::Entry)>) {
     if mine.is_empty() {
         return;
     }

@@ -12,6 +12,7 @@
 //! file (header, SELECTDB sections, EOF, CRC-64 over all), fsyncs it and
 //! renames it over `dir/dbfilename`.
 
+pub mod aof;
 mod load;
 mod write;
 
@@ -83,6 +84,8 @@ pub struct State {
     pub loaded: Mutex<Vec<Vec<(usize, Entry)>>>,
     pub load_keys_loaded: AtomicU64,
     pub load_keys_expired: AtomicU64,
+    /// The append-only file.
+    pub aof: aof::Aof,
 }
 
 impl State {
@@ -116,6 +119,7 @@ impl State {
             loaded: Mutex::new((0..nshards).map(|_| Vec::new()).collect()),
             load_keys_loaded: AtomicU64::new(0),
             load_keys_expired: AtomicU64::new(0),
+            aof: aof::Aof::new(),
         }
     }
 }
@@ -132,6 +136,8 @@ pub struct SaveConfig {
     pub compress: bool,
     pub checksum: bool,
     pub save_points: Vec<(i64, i64)>,
+    /// Set for an AOF rewrite: the snapshot is the AOF's new base file.
+    pub rewrite: Option<aof::Rewrite>,
 }
 
 pub fn save_config(rt: &ShardRuntime) -> SaveConfig {
@@ -147,6 +153,7 @@ pub fn save_config(rt: &ShardRuntime) -> SaveConfig {
         compress: c.get("rdbcompression") != Some("no"),
         checksum: c.get("rdbchecksum") != Some("no"),
         save_points: parse_save_points(c.get("save").unwrap_or("")),
+        rewrite: None,
     }
 }
 
@@ -269,6 +276,10 @@ fn lower_priority() {
 
 /// Starts this shard's snapshot (called inside the barrier).
 fn start_here(rt: &ShardRuntime, job: u64, cfg: &SaveConfig) {
+    if cfg.rewrite.as_ref().is_some_and(|r| r.enable) {
+        // CONFIG SET appendonly yes: this shard logs from the instant on.
+        rt.state.borrow_mut().set_aof(true);
+    }
     let (tx, rx) = std::sync::mpsc::sync_channel(4);
     let shared = rt.shared.clone();
     let (id, dir) = (rt.id, cfg.dir.clone());
@@ -309,6 +320,7 @@ thread_local! {
 /// every turn. Returns 1 when it stepped (the driver then does not park).
 #[inline]
 pub fn tick(rt: &ShardRuntime, busy: bool) -> usize {
+    aof::flush_shard(rt);
     let active = JOB.with(|j| j.borrow().is_some());
     if !active {
         return 0;
@@ -407,11 +419,18 @@ async fn pause() {
 /// Starts a snapshot on every shard at one instant, then finishes it in a
 /// detached task on this shard. Returns the job id.
 pub async fn start_snapshot(rt: &Rc<ShardRuntime>) -> Result<u64, StartError> {
+    start_snapshot_with(rt, save_config(rt)).await
+}
+
+/// `start_snapshot` with its settings (an AOF rewrite's differ).
+pub async fn start_snapshot_with(
+    rt: &Rc<ShardRuntime>,
+    cfg: SaveConfig,
+) -> Result<u64, StartError> {
     let s = &rt.shared.persist;
     if s.in_progress.swap(true, SEQ) {
         return Err(StartError::InProgress);
     }
-    let cfg = save_config(rt);
     let job = s.next_job.fetch_add(1, SEQ) + 1;
     s.shards_done.store(0, SEQ);
     s.keys_processed.store(0, RELAXED);
@@ -464,6 +483,13 @@ pub async fn start_snapshot(rt: &Rc<ShardRuntime>) -> Result<u64, StartError> {
             }
             continue;
         }
+        // The AOF: everything logged before this instant is in the
+        // stream (each shard handed its records over as it arrived);
+        // a rewrite's later records go to a new incremental file.
+        aof::flush_shard(rt);
+        if let Some(rw) = &cfg.rewrite {
+            aof::rewrite_instant(&rt.shared, rw);
+        }
         start_here(rt, job, &cfg);
         s.barrier_release.store(GO, SEQ);
         started = true;
@@ -497,6 +523,7 @@ fn barrier_join(rt: &ShardRuntime, job: u64, cfg: &SaveConfig) {
     if !rt.locks_idle() {
         s.barrier_busy.store(true, SEQ);
     }
+    aof::flush_shard(rt);
     s.barrier_arrived.fetch_add(1, SEQ);
     let deadline = Instant::now() + Duration::from_secs(6);
     let mut spins = 0u32;
@@ -561,6 +588,17 @@ async fn finish(rt: Rc<ShardRuntime>, job: u64, cfg: SaveConfig) {
         }
     };
     let elapsed = (tessera_shard::util::now_ms() - s.started_ms.load(SEQ)) / 1000;
+    if let Some(rw) = &cfg.rewrite {
+        // An AOF rewrite: the base is written (or not); RDB's own state
+        // (last save, changes since) is not touched.
+        if let Err(e) = &result {
+            log::warn!("{e}");
+        }
+        aof::rewrite_done(&rt.shared, rw, result.is_ok(), elapsed);
+        s.finished.store(job, SEQ);
+        s.in_progress.store(false, SEQ);
+        return;
+    }
     match result {
         Ok(bytes) => {
             let base: u64 = s.dirty_at_start.lock().map(|d| d.iter().sum()).unwrap_or(0);
@@ -614,6 +652,14 @@ pub fn periodic(rt: &Rc<ShardRuntime>) {
     let cfg = {
         let mut st = rt.state.borrow_mut();
         s.dirty[rt.id].store(st.dirty, RELAXED);
+        if st.aof.on
+            && !s.aof.enabled.load(SEQ)
+            && !s.aof.rewrite_in_progress.load(SEQ)
+            && !s.aof.loading.load(SEQ)
+        {
+            // CONFIG SET appendonly no: stop logging.
+            st.set_aof(false);
+        }
         let c = rt.shared.config.lock().ok();
         let (points, stop) = c
             .map(|c| {
@@ -632,6 +678,7 @@ pub fn periodic(rt: &Rc<ShardRuntime>) {
     if rt.id != 0 {
         return;
     }
+    aof_periodic(rt);
     let sig = s.shutdown_signal.load(SEQ);
     if sig != 0 && !s.shutdown_busy.swap(true, SEQ) {
         let rt2 = rt.clone();
@@ -682,6 +729,244 @@ pub fn periodic(rt: &Rc<ShardRuntime>) {
         })
         .detach();
     }
+}
+
+/// Shard 0's AOF work once per periodic turn: `appendfsync` as
+/// configured now, a scheduled or automatic rewrite.
+fn aof_periodic(rt: &Rc<ShardRuntime>) {
+    let s = &rt.shared.persist;
+    let mut wanted = s.aof.enabled.load(RELAXED);
+    if let Ok(c) = rt.shared.config.lock() {
+        let p = aof::policy_of(c.get("appendfsync").unwrap_or("everysec"));
+        s.aof.policy.store(p, RELAXED);
+        wanted = c.get("appendonly") == Some("yes");
+    }
+    if s.aof.loading.load(SEQ) || s.aof.rewrite_in_progress.load(SEQ) {
+        return;
+    }
+    if !wanted && s.aof.enabled.load(SEQ) {
+        // CONFIG SET appendonly no: what was logged is written and
+        // fsynced, then the shards stop logging (their periodic turn).
+        log::info!("Append only file disabled (CONFIG SET appendonly no)");
+        aof::request_stop(&rt.shared);
+        s.aof.enabled.store(false, SEQ);
+        return;
+    }
+    if wanted && !s.aof.enabled.load(SEQ) {
+        if s.in_progress.load(SEQ) {
+            return;
+        }
+        // CONFIG SET appendonly yes: as Redis, a rewrite makes the base;
+        // logging starts at its instant.
+        if let Err(e) = aof::prepare_enable(&rt.shared) {
+            log::warn!("Redis needs to enable the AOF but can't trigger a background AOF rewrite operation: {e}");
+            return;
+        }
+        let rt2 = rt.clone();
+        glommio::spawn_local(async move {
+            if let Err(StartError::Failed(e)) = start_rewrite(&rt2).await {
+                log::warn!("Can't rewrite append only file in background: {e}");
+            }
+        })
+        .detach();
+        return;
+    }
+    if s.in_progress.load(SEQ) || !s.aof.enabled.load(RELAXED) {
+        return;
+    }
+    let due = if s.aof.rewrite_scheduled.swap(false, SEQ) {
+        true
+    } else if aof::auto_rewrite_due(&rt.shared) {
+        log::info!(
+            "Starting automatic rewriting of AOF on {}% growth",
+            (s.aof.current_size.load(RELAXED) * 100 / s.aof.base_size.load(RELAXED).max(1))
+                .saturating_sub(100)
+        );
+        true
+    } else {
+        false
+    };
+    if due {
+        let rt2 = rt.clone();
+        glommio::spawn_local(async move {
+            if let Err(StartError::Failed(e)) = start_rewrite(&rt2).await {
+                log::warn!("Can't rewrite append only file in background: {e}");
+            }
+        })
+        .detach();
+    }
+}
+
+/// Starts an AOF rewrite: a snapshot written as the AOF's next base file,
+/// the stream switching to a new incremental file at its instant.
+pub async fn start_rewrite(rt: &Rc<ShardRuntime>) -> Result<u64, StartError> {
+    let a = &rt.shared.persist.aof;
+    let Some(rw) = aof::plan_rewrite(&rt.shared) else {
+        return Err(StartError::Failed("no AOF manifest".into()));
+    };
+    let mut cfg = save_config(rt);
+    cfg.dir = a.dir.lock().map(|d| d.clone()).unwrap_or_default();
+    if cfg.dir.is_relative() {
+        cfg.dir = std::env::current_dir()
+            .unwrap_or_else(|_| PathBuf::from("."))
+            .join(&cfg.dir);
+    }
+    cfg.dbfilename = rw.base.name.clone();
+    cfg.rewrite = Some(rw);
+    a.rewrite_in_progress.store(true, SEQ);
+    a.rewrite_started_ms
+        .store(tessera_shard::util::now_ms(), SEQ);
+    let r = start_snapshot_with(rt, cfg).await;
+    if r.is_err() {
+        a.rewrite_in_progress.store(false, SEQ);
+    } else {
+        log::info!("Background append only file rewriting started");
+    }
+    r
+}
+
+/// BGREWRITEAOF
+pub async fn bgrewriteaof_cmd(conn: &mut Conn, _args: Args<'_>) {
+    let rt = conn.rt.clone();
+    let s = &rt.shared.persist;
+    if s.aof.rewrite_in_progress.load(SEQ) {
+        return reply(conn).error("ERR Background append only file rewriting already in progress");
+    }
+    if !s.aof.enabled.load(SEQ) {
+        return reply(conn)
+            .error("ERR Tessera rewrites the append only file only while appendonly is yes");
+    }
+    if s.in_progress.load(SEQ) {
+        s.aof.rewrite_scheduled.store(true, SEQ);
+        return reply(conn).simple("Background append only file rewriting scheduled");
+    }
+    match start_rewrite(&rt).await {
+        Ok(_) => reply(conn).simple("Background append only file rewriting started"),
+        Err(StartError::InProgress) => {
+            s.aof.rewrite_scheduled.store(true, SEQ);
+            reply(conn).simple("Background append only file rewriting scheduled")
+        }
+        Err(StartError::Failed(e)) => {
+            log::warn!("Can't rewrite append only file in background: {e}");
+            reply(conn).error("ERR Can't execute an AOF background rewriting. Please check the server logs for more information.")
+        }
+    }
+}
+
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: saves the dataset (unless
+/// NOSAVE), then, with every shard locked whole (no client sees it half
+/// done), empties it (unless NOFLUSH or MERGE) and loads `dbfilename`
+/// again (keys in the file replace those with the same name). The file
+/// is decoded on a thread of its own before the locks are taken.
+pub async fn debug_reload(conn: &mut Conn, args: Args<'_>) {
+    let (mut save, mut flush) = (true, true);
+    for a in args.iter().skip(2) {
+        if eq_ic(a, b"MERGE") || eq_ic(a, b"NOFLUSH") {
+            flush = false;
+        } else if eq_ic(a, b"NOSAVE") {
+            save = false;
+        } else {
+            return reply(conn)
+                .error("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.");
+        }
+    }
+    let rt = conn.rt.clone();
+    if save && save_and_wait(&rt).await.is_err() {
+        return reply(conn).error("ERR");
+    }
+    let cfg = match rt.shared.config.lock() {
+        Ok(c) => c.clone(),
+        Err(_) => return reply(conn).error("ERR"),
+    };
+    let name = cfg.get("dbfilename").unwrap_or("dump.rdb").to_string();
+    if !std::path::Path::new(&name).exists() {
+        log::warn!("DEBUG RELOAD: {name} does not exist");
+        return reply(conn).error("ERR Error trying to load the RDB dump");
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let shared = rt.shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name("debug-reload".into())
+        .spawn(move || {
+            let r = load::load_rdb_file(&shared, &cfg, std::path::Path::new(&name), &name);
+            let _ = tx.send(r);
+        });
+    if spawned.is_err() {
+        return reply(conn).error("ERR Error trying to load the RDB dump");
+    }
+    let loaded = loop {
+        match rx.try_recv() {
+            Ok(r) => break r,
+            Err(std::sync::mpsc::TryRecvError::Empty) => {
+                glommio::timer::sleep(Duration::from_millis(1)).await
+            }
+            Err(_) => break Err("the loader thread died".into()),
+        }
+    };
+    if let Err(e) = loaded {
+        log::warn!("{e}");
+        return reply(conn).error("ERR Error trying to load the RDB dump");
+    }
+    let plan = (0..rt.nshards())
+        .map(|s| {
+            let mut set = crate::txn::LockSet::default();
+            set.add_whole(crate::txn::Mode::Exclusive);
+            (s, set)
+        })
+        .collect();
+    let Some(guard) = conn.lock(plan).await else {
+        return;
+    };
+    let _: Vec<Option<()>> = rt
+        .call_all(|| {
+            Box::new(move |rt: &ShardRuntime| {
+                if flush {
+                    let mut st = rt.state.borrow_mut();
+                    for (_, db) in st.keyspace.dbs_mut() {
+                        db.take_all();
+                    }
+                }
+                load::install_reloaded(rt);
+            })
+        })
+        .await;
+    drop(guard);
+    log::warn!("DB reloaded by DEBUG RELOAD");
+    reply(conn).ok();
+}
+
+/// The `aof_*` fields of INFO persistence.
+fn aof_info(s: &State, nl: &str) -> String {
+    let a = &s.aof;
+    let on = a.enabled.load(SEQ);
+    let running = a.rewrite_in_progress.load(SEQ);
+    let cur = if running {
+        (tessera_shard::util::now_ms() - a.rewrite_started_ms.load(SEQ)) / 1000
+    } else {
+        -1
+    };
+    let mut out = format!(
+        "aof_enabled:{}{nl}aof_rewrite_in_progress:{}{nl}aof_rewrite_scheduled:{}{nl}aof_last_rewrite_time_sec:{}{nl}aof_current_rewrite_time_sec:{cur}{nl}aof_last_bgrewrite_status:{}{nl}aof_rewrites:{}{nl}aof_rewrites_consecutive_failures:{}{nl}aof_last_write_status:{}{nl}aof_last_cow_size:0{nl}module_fork_in_progress:0{nl}module_fork_last_cow_size:0{nl}",
+        on as u8,
+        running as u8,
+        a.rewrite_scheduled.load(SEQ) as u8,
+        a.last_rewrite_secs.load(SEQ),
+        if a.last_rewrite_ok.load(SEQ) { "ok" } else { "err" },
+        a.rewrites.load(SEQ),
+        a.rewrite_failures.load(SEQ),
+        if a.last_write_ok.load(SEQ) { "ok" } else { "err" },
+    );
+    if on {
+        out.push_str(&format!(
+            "aof_current_size:{}{nl}aof_base_size:{}{nl}aof_pending_rewrite:{}{nl}aof_buffer_length:{}{nl}aof_pending_bio_fsync:0{nl}aof_delayed_fsync:{}{nl}",
+            a.current_size.load(SEQ),
+            a.base_size.load(SEQ),
+            a.rewrite_scheduled.load(SEQ) as u8,
+            a.buffered(),
+            a.delayed_fsync.load(SEQ),
+        ));
+    }
+    out
 }
 
 /// Saves if asked (`save`) or if save points are set (unless `nosave`),
@@ -851,7 +1136,7 @@ pub async fn info_section(conn: &mut Conn, nl: &str) -> String {
         0
     };
     format!(
-        "# Persistence{nl}loading:0{nl}async_loading:0{nl}current_cow_peak:{}{nl}current_cow_size:{extra}{nl}current_cow_size_age:0{nl}current_fork_perc:0.00{nl}current_save_keys_processed:{}{nl}current_save_keys_total:{total_keys}{nl}rdb_changes_since_last_save:{changes}{nl}rdb_bgsave_in_progress:{}{nl}rdb_last_save_time:{}{nl}rdb_last_bgsave_status:{}{nl}rdb_last_bgsave_time_sec:{}{nl}rdb_current_bgsave_time_sec:{cur_secs}{nl}rdb_saves:{}{nl}rdb_last_cow_size:{}{nl}rdb_last_load_keys_expired:{}{nl}rdb_last_load_keys_loaded:{}{nl}aof_enabled:0{nl}aof_rewrite_in_progress:0{nl}aof_rewrite_scheduled:0{nl}aof_last_rewrite_time_sec:-1{nl}aof_current_rewrite_time_sec:-1{nl}aof_last_bgrewrite_status:ok{nl}aof_rewrites:0{nl}aof_rewrites_consecutive_failures:0{nl}aof_last_write_status:ok{nl}aof_last_cow_size:0{nl}module_fork_in_progress:0{nl}module_fork_last_cow_size:0{nl}{nl}",
+        "# Persistence{nl}loading:0{nl}async_loading:0{nl}current_cow_peak:{}{nl}current_cow_size:{extra}{nl}current_cow_size_age:0{nl}current_fork_perc:0.00{nl}current_save_keys_processed:{}{nl}current_save_keys_total:{total_keys}{nl}rdb_changes_since_last_save:{changes}{nl}rdb_bgsave_in_progress:{}{nl}rdb_last_save_time:{}{nl}rdb_last_bgsave_status:{}{nl}rdb_last_bgsave_time_sec:{}{nl}rdb_current_bgsave_time_sec:{cur_secs}{nl}rdb_saves:{}{nl}rdb_last_cow_size:{}{nl}rdb_last_load_keys_expired:{}{nl}rdb_last_load_keys_loaded:{}{nl}{}{nl}",
         if running { s.peak_extra.load(SEQ) } else { 0 },
         if running { s.keys_processed.load(SEQ) } else { 0 },
         running as u8,
@@ -862,6 +1147,7 @@ pub async fn info_section(conn: &mut Conn, nl: &str) -> String {
         s.peak_extra.load(SEQ),
         s.load_keys_expired.load(SEQ),
         s.load_keys_loaded.load(SEQ),
+        aof_info(s, nl),
     )
 }
 

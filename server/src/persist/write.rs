@@ -73,11 +73,12 @@ fn write_file(cfg: &SaveConfig, parts: &[Part], tmp: &std::path::Path) -> Result
         bytes: 0,
     };
     let mut head = Vec::new();
-    rdb::write_header(
+    rdb::write_header_for(
         &mut head,
         crate::commands::REDIS_COMPAT_VERSION,
         super::now_secs(),
         crate::alloc::rss_bytes() as u64,
+        cfg.rewrite.is_some(),
     );
     w.put(&head).map_err(werr)?;
     let mut sorted: Vec<&Part> = parts.iter().filter(|p| p.3 > 0).collect();

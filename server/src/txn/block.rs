@@ -218,6 +218,9 @@ impl Conn {
             self.register_everywhere(w).await;
         }
         self.co.in_tx = was;
+        if !was {
+            self.commit_aof(false);
+        }
         drop(guard);
         outcome
     }

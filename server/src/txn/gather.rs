@@ -101,6 +101,11 @@ pub async fn run(
                             }
                         }
                     }
+                    // A borrowed key found expired: its DEL goes to the AOF
+                    // now, before the command's record.
+                    tessera_shard::aof::log_expired(&mut st);
+                    drop(st);
+                    crate::persist::aof::flush_shard(rt);
                     Box::new(out)
                 }),
             )
@@ -125,6 +130,9 @@ pub async fn run(
         st.borrowed_keys
             .extend(by_shard.values().flatten().map(|(k, _)| k.clone()));
         let reply_at = conn.wbuf.len();
+        // Under the transaction's locks: its AOF record is the
+        // transaction's (`commit_aof`).
+        st.aof.capture = st.aof.on;
         execute(
             &mut st,
             id,
@@ -158,6 +166,7 @@ pub async fn run(
             }
         }
     }
+    conn.take_aof();
 
     // Step 3: written keys go back to their owners, which
     // report them to their change hook (the command ran here, where their
@@ -185,6 +194,11 @@ pub async fn run(
                                 }
                             }
                         }
+                    }
+                    // Replacing an old entry is not an expiry to log: the
+                    // command's record already says what the key became.
+                    if st.aof.on && st.changes.notify == 0 {
+                        st.keyspace.take_expired();
                     }
                     drop(st);
                     rt.after_writes();

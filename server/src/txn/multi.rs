@@ -307,6 +307,8 @@ pub async fn exec(conn: &mut Conn) {
     }
     conn.flush_pending(&buf).await;
     conn.co.in_tx = false;
+    // The AOF logs the transaction between MULTI and EXEC, as Redis does.
+    conn.commit_aof(true);
     // Clients blocked on keys it pushed to are served now that it is
     // done (by the releases, when it held locks).
     rt.after_writes();

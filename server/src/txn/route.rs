@@ -80,6 +80,9 @@ pub struct Coordinator {
     pub spare_queue: Option<super::multi::Queue>,
     /// A shard stopped at the client's output budget: it must be closed.
     pub over_limit: bool,
+    /// AOF records of the transaction running (`in_tx`), from every shard,
+    /// logged as one unit when it is done (`commit_aof`).
+    pub aof_tx: tessera_shard::aof::Log,
 }
 
 impl Coordinator {
@@ -101,6 +104,7 @@ impl Coordinator {
             watching: None,
             spare_queue: None,
             over_limit: false,
+            aof_tx: Default::default(),
         }
     }
 
@@ -295,9 +299,16 @@ impl Conn {
                     return;
                 };
                 self.co.in_tx = true;
+                let at = self.wbuf.len();
                 self.fanout(id, merge, args);
                 self.flush_pending(frozen).await;
                 self.co.in_tx = false;
+                // Every shard ran its part: the AOF logs the command once.
+                let parts = std::mem::take(&mut self.co.aof_tx);
+                if !parts.is_empty() && self.wbuf.get(at) != Some(&b'-') {
+                    self.co.aof_tx.record(self.db, args.iter());
+                }
+                self.commit_aof(false);
                 drop(guard);
             }
             Route::Fanout(_, merge) => {
@@ -436,6 +447,9 @@ impl Conn {
             self.flush_pending(frozen).await;
         }
         self.co.in_tx = was;
+        if !was {
+            self.commit_aof(false);
+        }
         drop(guard);
     }
 
@@ -462,12 +476,14 @@ impl Conn {
         let rt = self.rt.clone();
         let (mut ready, mut slow) = (false, false);
         let roles = self.tracking.is_some().then(|| self.tracking_roles());
+        let in_tx = self.co.in_tx;
         self.local_reply(|out| {
             let mut st = rt.state.borrow_mut();
             if let Some((reader, writer)) = roles {
                 st.changes.tracking.reader = reader;
                 st.changes.tracking.noloop_writer = writer;
             }
+            st.aof.capture = in_tx && st.aof.on;
             execute(&mut st, id, args, db, proto, now, true, out);
             if roles.is_some() {
                 st.changes.tracking.reader = None;
@@ -479,11 +495,28 @@ impl Conn {
         if slow {
             crate::commands::slowlog::claim_for(&mut rt.state.borrow_mut(), &self.meta.borrow());
         }
+        if in_tx {
+            self.take_aof();
+        }
         // Inside an EXEC or an atomic command, blocked clients are served
         // once it is done (at EXEC's end, or as its locks go).
         if ready && !self.co.in_tx {
             self.rt.after_writes();
         }
+    }
+
+    /// Moves what this shard captured for the transaction into its log.
+    pub(crate) fn take_aof(&mut self) {
+        if let Some(l) = crate::persist::aof::take_captured(&self.rt) {
+            self.co.aof_tx.append(*l);
+        }
+    }
+
+    /// The transaction is done, its locks still held: its AOF records go
+    /// to the stream as one unit (`exec`: between MULTI and EXEC).
+    pub(crate) fn commit_aof(&mut self, exec: bool) {
+        let log = std::mem::take(&mut self.co.aof_tx);
+        crate::persist::aof::commit_tx(&self.rt, log, exec);
     }
 
     /// Adds a request to the batch for `shard`; returns its item index.
@@ -518,6 +551,7 @@ impl Conn {
                     st.changes.tracking.reader = reader;
                     st.changes.tracking.noloop_writer = writer;
                 }
+                st.aof.capture = self.co.in_tx && st.aof.on;
                 execute(
                     &mut st,
                     id,
@@ -537,6 +571,9 @@ impl Conn {
                 }
                 st.changes.pending()
             };
+            if self.co.in_tx {
+                self.take_aof();
+            }
             if ready && !self.co.in_tx {
                 self.rt.after_writes();
             }
@@ -676,7 +713,10 @@ impl Conn {
         }
         let mut replies: Vec<Option<BatchReply>> = (0..n).map(|_| None).collect();
         for (s, ticket, sent) in waits {
-            if let Answer::Batch(r) = self.rt.tickets.wait(ticket).await {
+            if let Answer::Batch(mut r) = self.rt.tickets.wait(ticket).await {
+                if let Some(l) = r.aof.take() {
+                    self.co.aof_tx.append(*l);
+                }
                 // Fewer replies than items: that shard stopped at the
                 // client's output budget. The client is closed unanswered.
                 self.co.over_limit |= r.ends.len() < sent;

@@ -121,6 +121,8 @@ pub struct ShardState {
     pub slow_ns: u64,
     /// Error replies by their code (INFO errorstats: ERR, WRONGTYPE...).
     pub errors: std::collections::BTreeMap<String, u64>,
+    /// The append-only file's records not yet handed to its writer.
+    pub aof: crate::aof::Feed,
 }
 
 impl ShardState {
@@ -146,6 +148,7 @@ impl ShardState {
             latency: Default::default(),
             slow_ns: u64::MAX,
             errors: Default::default(),
+            aof: Default::default(),
         };
         st.apply_notify();
         st.apply_introspection();
@@ -193,8 +196,21 @@ impl ShardState {
         let wanted = flags & (crate::notify::class::KEYSPACE | crate::notify::class::KEYEVENT) != 0;
         self.changes.notify = if wanted { flags } else { 0 };
         self.changes.tracking.max_keys = self.config.tracking_table_max_keys;
+        // The AOF logs expired keys as DEL too.
         self.keyspace
-            .set_log_expired(wanted && flags & crate::notify::class::EXPIRED != 0);
+            .set_log_expired((wanted && flags & crate::notify::class::EXPIRED != 0) || self.aof.on);
+    }
+
+    /// Turns AOF logging on or off (expired keys are then logged too).
+    pub fn set_aof(&mut self, on: bool) {
+        if self.aof.on != on {
+            self.aof.on = on;
+            if !on {
+                self.aof.log = Default::default();
+                self.aof.captured = Default::default();
+            }
+            self.apply_notify();
+        }
     }
 
     /// Frees queued tables until about `budget` keys were dropped; returns

@@ -1,4 +1,4 @@
-//! Persistence commands: SAVE, BGSAVE, LASTSAVE. The server runs them
+//! Persistence commands: SAVE, BGSAVE, BGREWRITEAOF, LASTSAVE. The server runs them
 //! (`Route::Conn`: they coordinate every shard, see server/src/persist).
 
 use super::acl::{ADMIN as A_ADMIN, DANGEROUS as A_DANGER, FAST as A_FAST, SLOW as A_SLOW};
@@ -29,6 +29,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         NO_KEYS,
         Route::Conn,
         "Asynchronously save the dataset to disk",
+        "1.0.0",
+        "O(1)"
+    ),
+    cmd!(
+        "bgrewriteaof",
+        1,
+        ADMIN | NOSCRIPT | NO_ASYNC_LOADING,
+        A_ADMIN | A_SLOW | A_DANGER,
+        "server",
+        NO_KEYS,
+        Route::Conn,
+        "Asynchronously rewrite the append-only file",
         "1.0.0",
         "O(1)"
     ),

@@ -850,12 +850,23 @@ pub fn load<R: Read>(
 
 /// The start of a file: signature, version and Redis 7.0's AUX fields.
 pub fn write_header(out: &mut Vec<u8>, redis_ver: &str, ctime: i64, used_mem: u64) {
+    write_header_for(out, redis_ver, ctime, used_mem, false)
+}
+
+/// `write_header`, with `aof-base` 1 for an AOF's base file.
+pub fn write_header_for(
+    out: &mut Vec<u8>,
+    redis_ver: &str,
+    ctime: i64,
+    used_mem: u64,
+    aof_base: bool,
+) {
     out.extend_from_slice(format!("REDIS{RDB_VERSION:04}").as_bytes());
     write_aux(out, "redis-ver", redis_ver.as_bytes());
     write_aux(out, "redis-bits", b"64");
     write_aux(out, "ctime", ctime.to_string().as_bytes());
     write_aux(out, "used-mem", used_mem.to_string().as_bytes());
-    write_aux(out, "aof-base", b"0");
+    write_aux(out, "aof-base", if aof_base { b"1" } else { b"0" });
 }
 
 /// A database's section header.

@@ -36,6 +36,21 @@ impl Keyspace {
         }
     }
 
+    /// The keys reclaimed as expired and not yet taken, per database
+    /// (left in place, for `take_expired`).
+    pub fn expired_pending(&self) -> impl Iterator<Item = (usize, &[u8])> + '_ {
+        self.dbs.iter().enumerate().flat_map(|(i, d)| {
+            d.iter()
+                .flat_map(|d| d.expired_log.iter().flatten())
+                .map(move |k| (i, &k[..]))
+        })
+    }
+
+    /// Whether `log_expired` is on.
+    pub fn logs_expired(&self) -> bool {
+        self.log_expired
+    }
+
     /// The keys reclaimed as expired since the last call, per database.
     pub fn take_expired(&mut self) -> Vec<(usize, Box<[u8]>)> {
         let mut out = Vec::new();
