@@ -295,6 +295,7 @@ fn main() {
         config_gen: AtomicU64::new(0),
         pubsub_live: (0..nshards).map(|_| AtomicBool::new(false)).collect(),
         persist: persist::State::new(nshards),
+        memory: Arc::new(tessera_shard::evict::NodeMemory::new(nshards)),
         wakes: (0..nshards)
             .map(|_| net::Wake::new())
             .collect::<Result<_, _>>()

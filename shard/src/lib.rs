@@ -6,6 +6,7 @@
 pub mod blocking;
 pub mod changes;
 pub mod command;
+pub mod evict;
 pub mod glob;
 pub mod notify;
 pub mod pubsub;

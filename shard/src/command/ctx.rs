@@ -44,6 +44,13 @@ pub struct ShardConfig {
     /// `tracking-table-max-keys`: keys one shard tracks for CLIENT
     /// TRACKING before it invalidates old ones (0: no limit).
     pub tracking_table_max_keys: usize,
+    /// `maxmemory` in bytes (0: no limit); the node's budget.
+    pub maxmemory: u64,
+    pub maxmemory_policy: crate::evict::Policy,
+    pub maxmemory_samples: usize,
+    pub maxmemory_eviction_tenacity: u32,
+    /// `lfu-log-factor` and `lfu-decay-time`.
+    pub lfu: crate::evict::lfu::LfuParams,
 }
 
 impl Default for ShardConfig {
@@ -62,6 +69,11 @@ impl Default for ShardConfig {
             notify_keyspace_events: 0,
             rdb_compression: true,
             tracking_table_max_keys: 1_000_000,
+            maxmemory: 0,
+            maxmemory_policy: crate::evict::Policy::NoEviction,
+            maxmemory_samples: 5,
+            maxmemory_eviction_tenacity: 10,
+            lfu: crate::evict::lfu::LfuParams::default(),
         }
     }
 }
@@ -100,6 +112,8 @@ pub struct ShardState {
     /// FLUSHALL ran: with save points set, a save follows (as Redis saves
     /// the emptied dataset at once).
     pub flushall_save: bool,
+    /// The memory limit: usage, eviction pool, evicted keys (`evict`).
+    pub evict: crate::evict::Evictor,
 }
 
 impl ShardState {
@@ -121,8 +135,10 @@ impl ShardState {
             dirty: 0,
             misconf: false,
             flushall_save: false,
+            evict: Default::default(),
         };
         st.apply_notify();
+        st.apply_evict();
         st
     }
 
@@ -130,6 +146,7 @@ impl ShardState {
     pub fn set_config(&mut self, config: ShardConfig) {
         self.config = config;
         self.apply_notify();
+        self.apply_evict();
     }
 
     /// The change hook and the store follow `notify-keyspace-events`.
