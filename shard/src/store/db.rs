@@ -408,7 +408,6 @@ impl Db {
         self.before_write(key);
         // One probe for find-or-insert: SET is the hottest write, and each
         // probe of a cold slot table costs cache misses.
-        let lru = lru_clock(now);
         let h = Self::hash(&self.hasher, key);
         let hasher = &self.hasher;
         let st = &mut self.slots[key_slot(key) as usize];
@@ -443,7 +442,7 @@ impl Db {
             }
             hashbrown::hash_table::Entry::Vacant(v) => {
                 let is = expire.is_some() as u32;
-                v.insert(Entry::new_string(key, value, expire, lru));
+                v.insert(Entry::new_string(key, value, expire, lru_clock(now)));
                 st.volatile += is;
                 self.volatile += is as usize;
                 self.keys += 1;
