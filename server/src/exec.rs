@@ -75,6 +75,12 @@ fn run(
         Reply::new(out, proto).error(MISCONF);
         return false;
     }
+    // maxmemory: a command that may grow memory first makes room (one
+    // branch while no limit is set).
+    if spec.has(flags::DENYOOM) && !state.make_room(now) {
+        Reply::new(out, proto).error(tessera_shard::evict::OOM);
+        return false;
+    }
     // Keyspace notifications need to know which keys existed before.
     let notify = state.changes.notify;
     let before = if notify != 0 {

@@ -308,6 +308,7 @@ fn main() {
         monitors: AtomicUsize::new(0),
         monitor_shards: (0..nshards).map(|_| AtomicUsize::new(0)).collect(),
         persist: persist::State::new(nshards),
+        memory: Arc::new(tessera_shard::evict::NodeMemory::new(nshards)),
         wakes: (0..nshards)
             .map(|_| net::Wake::new())
             .collect::<Result<_, _>>()

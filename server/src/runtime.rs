@@ -73,6 +73,8 @@ pub struct Shared {
     pub persist: crate::persist::State,
     /// Cluster mode's state (`cluster-enabled`; cluster/).
     pub cluster: crate::cluster::Cluster,
+    /// Each shard's memory usage, for the node-wide `maxmemory` budget.
+    pub memory: Arc<tessera_shard::evict::NodeMemory>,
 }
 
 impl Shared {
@@ -620,6 +622,7 @@ impl Periodic {
         };
         let period = Duration::from_millis(1000 / hz as u64);
         let budget = Duration::from_micros(1000 * effort as u64);
+        let over;
         let (checked, reclaimed) = {
             let mut st = rt.state.borrow_mut();
             let now = tessera_shard::util::now_ms();
@@ -653,14 +656,23 @@ impl Periodic {
             st.latency.add_if_needed("expire-cycle", ms, now);
             let deadline = now_i + budget;
             while Instant::now() < deadline && !st.lazy_free_step(10_000) {}
+            // Over maxmemory (lowered at run time, or another shard grew):
+            // this shard's share, in a bounded step.
+            over = st.evict_tick(now, EVICT_STEP);
             (checked, reclaimed)
         };
         if reclaimed > 0 {
             rt.notify_expired();
         }
+        if rt.state.borrow().changes.pending() {
+            rt.after_writes();
+        }
         // Many keys still expiring: come back soon rather than in a period.
         let now_end = Instant::now();
-        self.next = if checked > 0 && reclaimed * 10 > checked {
+        self.next = if over {
+            // Still over maxmemory: the next step soon, requests between.
+            now_end + EVICT_STEP
+        } else if checked > 0 && reclaimed * 10 > checked {
             now_end + period / 10
         } else {
             now_i + period
@@ -694,6 +706,10 @@ impl Periodic {
         }
     }
 }
+
+/// Longest one periodic eviction step runs (and the pause before the next
+/// while the node is still over maxmemory): half the shard's time at most.
+const EVICT_STEP: Duration = Duration::from_millis(2);
 
 /// Idle turns (no syscall when nothing is pending) before parking.
 const SPIN_TURNS: u32 = 16;
@@ -921,6 +937,14 @@ pub fn start(
                     next_tx: Cell::new(0),
                     resumable: RefCell::new(Vec::new()),
                 });
+                {
+                    // What the shard holds before any data (rings, buffers,
+                    // tables) is not counted against maxmemory.
+                    let mut st = rt.state.borrow_mut();
+                    st.evict.node = Some(shared.memory.clone());
+                    st.evict.usage = crate::alloc::thread_allocated;
+                    st.evict.baseline = crate::alloc::thread_allocated();
+                }
                 for (l, local) in listeners {
                     glommio::spawn_local(accept_loop(rt.clone(), l)).detach();
                     let _ = ready.send(Ok((id, local)));

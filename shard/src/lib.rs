@@ -7,6 +7,7 @@ pub mod aof;
 pub mod blocking;
 pub mod changes;
 pub mod command;
+pub mod evict;
 pub mod glob;
 pub mod latency;
 pub mod notify;

@@ -287,6 +287,9 @@ pub fn help(conn: &mut Conn, _args: Args<'_>) {
 struct ShardInfo {
     stats: ShardStats,
     used_memory: isize,
+    /// What the shard held when it started (not counted for maxmemory).
+    startup_memory: isize,
+    evicted_keys: u64,
     keys: Vec<(usize, usize, usize)>, // (db, keys, volatile)
     clients: usize,
     pubsub_clients: usize,
@@ -368,6 +371,8 @@ pub async fn info(conn: &mut Conn, args: Args<'_>) {
                 ShardInfo {
                     stats: st.stats.clone(),
                     used_memory: crate::alloc::thread_allocated(),
+                    startup_memory: st.evict.baseline,
+                    evicted_keys: st.evict.evicted_keys,
                     keys: st
                         .keyspace
                         .dbs()
@@ -461,11 +466,17 @@ pub async fn info(conn: &mut Conn, args: Args<'_>) {
     if want("memory") {
         let rss = crate::alloc::rss_bytes();
         let used = used.max(0) as usize;
+        let startup: isize = parts.iter().flatten().map(|p| p.startup_memory).sum();
+        let maxmemory = cfg.maxmemory();
         let _ = write!(
             s,
-            "# Memory{nl}used_memory:{used}{nl}used_memory_human:{}{nl}used_memory_rss:{rss}{nl}used_memory_rss_human:{}{nl}maxmemory:0{nl}maxmemory_human:0B{nl}maxmemory_policy:noeviction{nl}mem_fragmentation_ratio:{:.2}{nl}mem_allocator:mimalloc{nl}",
+            "# Memory{nl}used_memory:{used}{nl}used_memory_human:{}{nl}used_memory_rss:{rss}{nl}used_memory_rss_human:{}{nl}used_memory_startup:{}{nl}maxmemory:{maxmemory}{nl}maxmemory_human:{}{nl}maxmemory_policy:{}{nl}mem_fragmentation_ratio:{:.2}{nl}mem_allocator:mimalloc{nl}",
             human(used as f64),
             human(rss as f64),
+            startup.max(0),
+            // Redis's bytesToHuman: whole bytes below 1K.
+            if maxmemory < 1024 { format!("{maxmemory}B") } else { human(maxmemory as f64) },
+            cfg.get("maxmemory-policy").unwrap_or("noeviction"),
             if used > 0 { rss as f64 / used as f64 } else { 0.0 },
         );
         for (i, p) in parts.iter().enumerate() {
@@ -483,11 +494,12 @@ pub async fn info(conn: &mut Conn, args: Args<'_>) {
         let [ps_channels, ps_patterns, ps_shard] = crate::pubsub::totals(&conn.rt).await;
         let _ = write!(
             s,
-            "# Stats{nl}total_connections_received:{}{nl}total_commands_processed:{}{nl}rejected_connections:{}{nl}expired_keys:{expired}{nl}expired_keys_active:{}{nl}evicted_keys:0{nl}keyspace_hits:{}{nl}keyspace_misses:{}{nl}pubsub_channels:{ps_channels}{nl}pubsub_patterns:{ps_patterns}{nl}pubsubshard_channels:{ps_shard}{nl}tracking_total_keys:0{nl}total_error_replies:{}{nl}unexpected_error_replies:0{nl}evicted_clients:0{nl}forwarded_commands:{}{nl}{nl}",
+            "# Stats{nl}total_connections_received:{}{nl}total_commands_processed:{}{nl}rejected_connections:{}{nl}expired_keys:{expired}{nl}expired_keys_active:{}{nl}evicted_keys:{}{nl}keyspace_hits:{}{nl}keyspace_misses:{}{nl}pubsub_channels:{ps_channels}{nl}pubsub_patterns:{ps_patterns}{nl}pubsubshard_channels:{ps_shard}{nl}tracking_total_keys:0{nl}total_error_replies:{}{nl}unexpected_error_replies:0{nl}evicted_clients:0{nl}forwarded_commands:{}{nl}{nl}",
             shared.total_connections.load(Ordering::Relaxed),
             stats.total_commands,
             shared.rejected_connections.load(Ordering::Relaxed),
             stats.expired_keys_active,
+            parts.iter().flatten().map(|p| p.evicted_keys).sum::<u64>(),
             stats.keyspace_hits,
             stats.keyspace_misses,
             errors.values().sum::<u64>(),

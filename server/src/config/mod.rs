@@ -315,6 +315,10 @@ impl Config {
             })
             .unwrap_or((0, 0, 0))
     }
+    /// `maxmemory` in bytes (0: no limit).
+    pub fn maxmemory(&self) -> u64 {
+        self.get("maxmemory").and_then(memtoull).unwrap_or(0)
+    }
     pub fn timeout_secs(&self) -> u64 {
         self.int("timeout") as u64
     }
@@ -354,6 +358,17 @@ impl Config {
             slowlog_max_len: self.int("slowlog-max-len").max(0) as usize,
             latency_monitor_threshold: self.int("latency-monitor-threshold").max(0) as u64,
             latency_tracking: self.get("latency-tracking") != Some("no"),
+            maxmemory: self.maxmemory(),
+            maxmemory_policy: tessera_shard::evict::Policy::parse(
+                self.get("maxmemory-policy").unwrap_or("noeviction"),
+            ),
+            maxmemory_samples: self.int("maxmemory-samples").max(1) as usize,
+            maxmemory_eviction_tenacity: self.int("maxmemory-eviction-tenacity").clamp(0, 100)
+                as u32,
+            lfu: tessera_shard::evict::lfu::LfuParams {
+                log_factor: self.int("lfu-log-factor").clamp(0, u32::MAX as i64) as u32,
+                decay_time: self.int("lfu-decay-time").clamp(0, u32::MAX as i64) as u32,
+            },
         }
     }
 

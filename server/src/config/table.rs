@@ -524,7 +524,7 @@ pub const PARAMS: &[Param] = &[
         ],
         "noeviction",
         M,
-        NoEff,
+        Live,
     ),
     e(
         "appendfsync",
@@ -641,8 +641,8 @@ pub const PARAMS: &[Param] = &[
         M,
         NoEff,
     ),
-    i("lfu-log-factor", None, 0, INT_MAX, "10", M, NoEff),
-    i("lfu-decay-time", None, 0, INT_MAX, "1", M, NoEff),
+    i("lfu-log-factor", None, 0, INT_MAX, "10", M, Live),
+    i("lfu-decay-time", None, 0, INT_MAX, "1", M, Live),
     i(
         "replica-priority",
         Some("slave-priority"),
@@ -653,8 +653,8 @@ pub const PARAMS: &[Param] = &[
         NoEff,
     ),
     i("repl-diskless-sync-delay", None, 0, INT_MAX, "5", M, NoEff),
-    i("maxmemory-samples", None, 1, INT_MAX, "5", M, NoEff),
-    i("maxmemory-eviction-tenacity", None, 0, 100, "10", M, NoEff),
+    i("maxmemory-samples", None, 1, INT_MAX, "5", M, Live),
+    i("maxmemory-eviction-tenacity", None, 0, 100, "10", M, Live),
     i("timeout", None, 0, INT_MAX, "0", M, Live),
     i(
         "replica-announce-port",
@@ -799,7 +799,7 @@ pub const PARAMS: &[Param] = &[
         NoEff,
     ),
     // unsigned long long
-    m("maxmemory", None, 0, ULLONG_MAX, true, "0", NoEff),
+    m("maxmemory", None, 0, ULLONG_MAX, true, "0", Live),
     m(
         "cluster-link-sendbuf-limit",
         None,

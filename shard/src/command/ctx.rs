@@ -52,6 +52,13 @@ pub struct ShardConfig {
     /// `latency-monitor-threshold` (ms; 0: off) and `latency-tracking`.
     pub latency_monitor_threshold: u64,
     pub latency_tracking: bool,
+    /// `maxmemory` in bytes (0: no limit); the node's budget.
+    pub maxmemory: u64,
+    pub maxmemory_policy: crate::evict::Policy,
+    pub maxmemory_samples: usize,
+    pub maxmemory_eviction_tenacity: u32,
+    /// `lfu-log-factor` and `lfu-decay-time`.
+    pub lfu: crate::evict::lfu::LfuParams,
 }
 
 impl Default for ShardConfig {
@@ -75,6 +82,11 @@ impl Default for ShardConfig {
             slowlog_max_len: 128,
             latency_monitor_threshold: 0,
             latency_tracking: true,
+            maxmemory: 0,
+            maxmemory_policy: crate::evict::Policy::NoEviction,
+            maxmemory_samples: 5,
+            maxmemory_eviction_tenacity: 10,
+            lfu: crate::evict::lfu::LfuParams::default(),
         }
     }
 }
@@ -123,6 +135,8 @@ pub struct ShardState {
     pub errors: std::collections::BTreeMap<String, u64>,
     /// The append-only file's records not yet handed to its writer.
     pub aof: crate::aof::Feed,
+    /// The memory limit: usage, eviction pool, evicted keys (`evict`).
+    pub evict: crate::evict::Evictor,
 }
 
 impl ShardState {
@@ -149,9 +163,11 @@ impl ShardState {
             slow_ns: u64::MAX,
             errors: Default::default(),
             aof: Default::default(),
+            evict: Default::default(),
         };
         st.apply_notify();
         st.apply_introspection();
+        st.apply_evict();
         st
     }
 
@@ -160,6 +176,7 @@ impl ShardState {
         self.config = config;
         self.apply_notify();
         self.apply_introspection();
+        self.apply_evict();
     }
 
     /// Counts an error reply under its code (its first word), as INFO

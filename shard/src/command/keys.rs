@@ -619,7 +619,10 @@ pub fn object_idletime(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
     let Some((_, _, lru)) = object_lookup(ctx, args.get(2)) else {
         return reply.null();
     };
-    reply.int(idle_seconds(lru_clock(ctx.now), lru) as i64);
+    if ctx.shard.evict.policy.is_lfu() {
+        return reply.error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
+    }
+    reply.int(idle_seconds(crate::store::lru_seconds(ctx.now), lru) as i64);
 }
 
 /// Redis's `estimateObjectIdleTime` in seconds (24-bit clock that wraps).
@@ -633,11 +636,14 @@ pub fn idle_seconds(clock: u32, lru: u32) -> u32 {
 }
 
 pub fn object_freq(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
-    if object_lookup(ctx, args.get(2)).is_none() {
+    let Some((_, _, bits)) = object_lookup(ctx, args.get(2)) else {
         return reply.null();
+    };
+    if !ctx.shard.evict.policy.is_lfu() {
+        return reply.error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
     }
-    // Only the default (noeviction, an LRU-clock policy) exists so far.
-    reply.error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
+    // The counter as it stands after the decay due (not touched by OBJECT).
+    reply.int(crate::evict::lfu::decayed(bits, ctx.now, ctx.shard.evict.lfu) as i64);
 }
 
 const OBJECT_HELP: &[&str] = &[

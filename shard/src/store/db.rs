@@ -5,16 +5,87 @@
 //! Valkey 8's per-slot "kvstore". A shard keeps tables only for slots that
 //! hold keys; an empty table allocates nothing.
 
+use std::cell::Cell;
+
 use hashbrown::HashTable;
 
 use super::entry::{prefetch_line, Entry};
 use super::snapshot::DbSnapshot;
+use crate::evict::lfu::LfuParams;
 use crate::slot::{key_slot, SLOTS};
 
 /// The LRU clock: seconds, 24 bits, like Redis's `LRU_CLOCK()`.
 #[inline]
-pub fn lru_clock(now_ms: i64) -> u32 {
+pub fn lru_seconds(now_ms: i64) -> u32 {
     ((now_ms / 1000) as u32) & 0xFF_FFFF
+}
+
+thread_local! {
+    /// Whether this shard's policy is an LFU one: new entries then start
+    /// with an LFU counter instead of an LRU clock. Set by the shard's own
+    /// thread when its policy changes (`Keyspace::set_access`).
+    static STAMP_LFU: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Makes this thread's new entries start with an LFU counter (or not).
+pub fn set_stamp_lfu(on: bool) {
+    STAMP_LFU.with(|c| c.set(on));
+}
+
+/// The 24 access bits of a new entry: the LRU clock, or under an LFU
+/// policy the current minute with the initial counter (Redis's
+/// `createObject`).
+#[inline]
+pub fn lru_clock(now_ms: i64) -> u32 {
+    if STAMP_LFU.with(|c| c.get()) {
+        crate::evict::lfu::initial(now_ms)
+    } else {
+        lru_seconds(now_ms)
+    }
+}
+
+/// How reads update an entry's access bits: the LRU clock, or the LFU
+/// counter (with the policy's parameters and a cheap random stream).
+#[derive(Clone, Copy, Debug)]
+pub struct Access {
+    pub lfu: Option<LfuParams>,
+    rng: u64,
+}
+
+impl Default for Access {
+    fn default() -> Self {
+        Access {
+            lfu: None,
+            rng: 0x9E37_79B9_7F4A_7C15,
+        }
+    }
+}
+
+impl Access {
+    /// Updates an entry's access bits for a read or write of it.
+    #[inline(always)]
+    fn touch(&mut self, e: &mut Entry, now: i64) {
+        match self.lfu {
+            None => e.set_lru(lru_seconds(now)),
+            Some(p) => self.touch_lfu(e, now, p),
+        }
+    }
+
+    #[inline(never)]
+    fn touch_lfu(&mut self, e: &mut Entry, now: i64, p: LfuParams) {
+        // xorshift64: the counter only needs a fair coin, not a good RNG.
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        e.set_lru(crate::evict::lfu::touched(
+            e.lru(),
+            now,
+            p,
+            (x >> 32) as u32,
+        ));
+    }
 }
 
 #[derive(Default)]
@@ -48,6 +119,8 @@ pub struct Db {
     pub expired_log: Option<Vec<Box<[u8]>>>,
     /// The snapshot in progress (BGSAVE), if any: see `snapshot.rs`.
     snap: Option<Box<DbSnapshot>>,
+    /// How accesses update entries (LRU clock or LFU counter).
+    pub access: Access,
 }
 
 /// Notes an expired key's name in the log, when one is kept.
@@ -76,7 +149,15 @@ impl Db {
             expired_keys: 0,
             expired_log: None,
             snap: None,
+            access: Access::default(),
         }
+    }
+
+    /// Sets how accesses update entries; on the shard's own thread, so new
+    /// entries (`lru_clock`) follow too.
+    pub fn set_access(&mut self, lfu: Option<LfuParams>) {
+        self.access.lfu = lfu;
+        set_stamp_lfu(lfu.is_some());
     }
 
     /// The snapshot hook, before anything that may change or remove `key`:
@@ -228,7 +309,7 @@ impl Db {
                     None
                 } else {
                     let e = occ.into_mut();
-                    e.set_lru(lru_clock(now));
+                    self.access.touch(e, now);
                     Some(e)
                 }
             }
@@ -327,7 +408,6 @@ impl Db {
         self.before_write(key);
         // One probe for find-or-insert: SET is the hottest write, and each
         // probe of a cold slot table costs cache misses.
-        let lru = lru_clock(now);
         let h = Self::hash(&self.hasher, key);
         let hasher = &self.hasher;
         let st = &mut self.slots[key_slot(key) as usize];
@@ -349,9 +429,11 @@ impl Db {
                 if e.is_string() && old_exp.is_some() == new_exp.is_some() {
                     e.set_string(value, false);
                     e.set_expire(new_exp);
-                    e.set_lru(lru);
+                    self.access.touch(e, now);
                 } else {
-                    *e = Entry::new_string(key, value, new_exp, lru);
+                    let bits = e.lru();
+                    *e = Entry::new_string(key, value, new_exp, bits);
+                    self.access.touch(e, now);
                 }
                 let (was, is) = (old_exp.is_some() as u32, new_exp.is_some() as u32);
                 st.volatile = st.volatile + is - was;
@@ -360,7 +442,7 @@ impl Db {
             }
             hashbrown::hash_table::Entry::Vacant(v) => {
                 let is = expire.is_some() as u32;
-                v.insert(Entry::new_string(key, value, expire, lru));
+                v.insert(Entry::new_string(key, value, expire, lru_clock(now)));
                 st.volatile += is;
                 self.volatile += is as usize;
                 self.keys += 1;
@@ -486,6 +568,37 @@ impl Db {
         }
         self.expired_keys += reclaimed as u64;
         (slot, checked, reclaimed)
+    }
+
+    /// Keys with an expiry in `slot`.
+    pub fn slot_volatile(&self, slot: u16) -> u32 {
+        self.slots[slot as usize].volatile
+    }
+
+    /// Calls `f` on up to `n` entries of `slot` (only those with a TTL when
+    /// `volatile_only`), from position `skip` on, wrapping: the eviction
+    /// pool's sample. Entries sit in hash order, so consecutive ones are as
+    /// good as random ones, and cost one scan of the table's control bytes.
+    pub fn sample_slot(
+        &self,
+        slot: u16,
+        skip: usize,
+        n: usize,
+        volatile_only: bool,
+        mut f: impl FnMut(&Entry),
+    ) {
+        let t = &self.slots[slot as usize].table;
+        let len = t.len();
+        if len == 0 {
+            return;
+        }
+        let start = skip % len;
+        t.iter()
+            .skip(start)
+            .chain(t.iter().take(start))
+            .filter(|e| !volatile_only || e.expire_at().is_some())
+            .take(n)
+            .for_each(&mut f);
     }
 
     /// A random live key among the given slots (weighted by slot size).

@@ -5,7 +5,7 @@ pub mod entry;
 pub mod object;
 pub mod snapshot;
 
-pub use db::{lru_clock, Db, SlotTable};
+pub use db::{lru_clock, lru_seconds, Access, Db, SlotTable};
 pub use entry::{Entry, ValueRef};
 pub use object::Object;
 
@@ -16,6 +16,8 @@ pub struct Keyspace {
     /// Whether each database logs the keys it reclaims as expired (for
     /// `expired` keyspace notifications).
     log_expired: bool,
+    /// How accesses update entries (the policy's LRU clock or LFU counter).
+    lfu: Option<crate::evict::lfu::LfuParams>,
 }
 
 impl Keyspace {
@@ -25,7 +27,19 @@ impl Keyspace {
         Keyspace {
             dbs,
             log_expired: false,
+            lfu: None,
         }
+    }
+
+    /// Makes every database keep an LFU counter (`Some`) or an LRU clock
+    /// per entry; on the shard's own thread.
+    pub fn set_access(&mut self, lfu: Option<crate::evict::lfu::LfuParams>) {
+        self.lfu = lfu;
+        for d in self.dbs.iter_mut().flatten() {
+            d.set_access(lfu);
+        }
+        // New entries (of databases not created yet too) follow.
+        db::set_stamp_lfu(lfu.is_some());
     }
 
     /// Starts or stops logging expired keys in every database.
@@ -70,9 +84,11 @@ impl Keyspace {
     #[inline]
     pub fn db(&mut self, index: usize) -> &mut Db {
         let log = self.log_expired;
+        let lfu = self.lfu;
         self.dbs[index].get_or_insert_with(|| {
             let mut d = Box::new(Db::new());
             d.expired_log = log.then(Vec::new);
+            d.access.lfu = lfu;
             d
         })
     }
