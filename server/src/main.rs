@@ -18,6 +18,7 @@ mod pubsub;
 mod resp_skip;
 mod rings;
 mod runtime;
+mod script;
 mod tracking;
 mod txn;
 
