@@ -10,6 +10,8 @@
 //! - `convert`: RESP replies to Lua values and Lua values to RESP replies,
 //!   with Redis 7.0's rules;
 //! - `kill`: what a running script publishes for SCRIPT KILL;
+//! - `tailcall`: compiled scripts' tail calls made ordinary calls, so
+//!   errors name the script's line as Redis's do;
 //! - `eval`: the commands, and how a script is made atomic across shards.
 //!
 //! docs/scripting.md explains the design.
@@ -19,4 +21,5 @@ pub mod convert;
 pub mod eval;
 pub mod kill;
 pub mod store;
+pub mod tailcall;
 pub mod vm;

@@ -179,9 +179,25 @@ impl ScriptVm {
                 };
                 format!("ERR Error compiling script (new function): {msg}")
             })?;
+        let func = self.untail(func);
         let s = Script { func, flags };
         self.cache.borrow_mut().insert(sha, s.clone());
         Ok(s)
+    }
+
+    /// The script with its tail calls made ordinary calls (tailcall.rs);
+    /// as compiled if its bytecode cannot be patched.
+    fn untail(&self, func: Function) -> Function {
+        let mut bin = func.dump(false);
+        if !super::tailcall::untail(&mut bin) {
+            return func;
+        }
+        self.lua
+            .load(&bin[..])
+            .set_mode(mlua::chunk::ChunkMode::Binary)
+            .set_environment(self.globals.clone())
+            .into_function()
+            .unwrap_or(func)
     }
 
     /// Fills KEYS and ARGV for one call, reusing their tables.
