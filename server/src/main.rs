@@ -22,6 +22,7 @@ mod pubsub;
 mod resp_skip;
 mod rings;
 mod runtime;
+mod script;
 mod tracking;
 mod txn;
 

@@ -39,6 +39,24 @@ fn done<'a>() -> Pending<'a> {
     Box::pin(std::future::ready(()))
 }
 
+use crate::script::eval::How;
+const EVAL: How = How {
+    by_sha: false,
+    read_only: false,
+};
+const EVALSHA: How = How {
+    by_sha: true,
+    read_only: false,
+};
+const EVAL_RO: How = How {
+    by_sha: false,
+    read_only: true,
+};
+const EVALSHA_RO: How = How {
+    by_sha: true,
+    read_only: true,
+};
+
 /// The handler of every `Route::Conn` command and subcommand of the
 /// command table, by its table name. `BY_ID` indexes them by command id
 /// once; `every_connection_command_has_a_handler` checks both ways.
@@ -208,6 +226,38 @@ static HANDLERS: &[(&str, ConnFn)] = &[
     }),
     ("latency|help", |c, a| {
         latency::help(c, a);
+        done()
+    }),
+    ("eval", |c, a| {
+        Box::pin(crate::script::eval::eval(c, a, EVAL))
+    }),
+    ("evalsha", |c, a| {
+        Box::pin(crate::script::eval::eval(c, a, EVALSHA))
+    }),
+    ("eval_ro", |c, a| {
+        Box::pin(crate::script::eval::eval(c, a, EVAL_RO))
+    }),
+    ("evalsha_ro", |c, a| {
+        Box::pin(crate::script::eval::eval(c, a, EVALSHA_RO))
+    }),
+    ("script|load", |c, a| {
+        crate::script::eval::load(c, a);
+        done()
+    }),
+    ("script|exists", |c, a| {
+        crate::script::eval::exists(c, a);
+        done()
+    }),
+    ("script|flush", |c, a| {
+        crate::script::eval::flush(c, a);
+        done()
+    }),
+    ("script|kill", |c, _| {
+        crate::script::eval::kill(c);
+        done()
+    }),
+    ("script|help", |c, _| {
+        crate::script::eval::help(c);
         done()
     }),
     ("scan", |c, a| Box::pin(keyspace::scan(c, a))),

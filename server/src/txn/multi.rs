@@ -207,6 +207,13 @@ fn visit<'a>(conn: &'a Conn, q: &'a Queue, buf: &'a [u8], mut f: impl FnMut(Need
             Route::Fanout(..) => f(Need::AllShards(Mode::of(spec.has(flags::WRITE)))),
             Route::Local(_) => {}
             Route::Conn => {
+                // A script may touch any key of any shard (declared or
+                // not): it holds every shard whole (script/eval.rs).
+                if spec.acl & tessera_shard::command::acl::SCRIPTING != 0
+                    && spec.name.starts_with("eval")
+                {
+                    f(Need::AllShards(Mode::Exclusive));
+                }
                 f(Need::Awaits);
                 if spec.name == "select" {
                     let n = parse_i64_strict(args.get(1)).unwrap_or(-1);

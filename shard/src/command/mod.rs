@@ -17,6 +17,7 @@ pub mod keys;
 pub mod lists;
 pub mod persist;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;

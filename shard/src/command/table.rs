@@ -92,7 +92,7 @@ pub const ALL_W: KeySpec = KeySpec::Range {
 pub const CONTAINER: Route = Route::Conn;
 
 /// Every family's commands, in table order.
-fn families() -> [&'static [CommandSpec]; 18] {
+fn families() -> [&'static [CommandSpec]; 19] {
     [
         super::strings::COMMANDS,
         super::keys::COMMANDS,
@@ -112,6 +112,7 @@ fn families() -> [&'static [CommandSpec]; 18] {
         super::pubsub::COMMANDS,
         super::cluster::COMMANDS,
         super::introspect::COMMANDS,
+        super::scripting::COMMANDS,
     ]
 }
 
