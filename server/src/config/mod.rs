@@ -349,6 +349,8 @@ impl Config {
             ),
             rdb_compression: self.get("rdbcompression") != Some("no"),
             tracking_table_max_keys: self.int("tracking-table-max-keys") as usize,
+            stream_node_max_bytes: self.int("stream-node-max-bytes") as usize,
+            stream_node_max_entries: self.int("stream-node-max-entries") as usize,
         }
     }
 

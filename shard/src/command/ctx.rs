@@ -44,6 +44,21 @@ pub struct ShardConfig {
     /// `tracking-table-max-keys`: keys one shard tracks for CLIENT
     /// TRACKING before it invalidates old ones (0: no limit).
     pub tracking_table_max_keys: usize,
+    /// A stream node takes entries up to this many bytes
+    /// (`stream-node-max-bytes`, 0: no limit)...
+    pub stream_node_max_bytes: usize,
+    /// ...and this many entries (`stream-node-max-entries`, 0: no limit).
+    pub stream_node_max_entries: usize,
+}
+
+impl ShardConfig {
+    /// The stream node limits these settings give.
+    pub fn stream_limits(&self) -> crate::types::stream::NodeLimits {
+        crate::types::stream::NodeLimits {
+            max_bytes: self.stream_node_max_bytes,
+            max_entries: self.stream_node_max_entries,
+        }
+    }
 }
 
 impl Default for ShardConfig {
@@ -62,6 +77,8 @@ impl Default for ShardConfig {
             notify_keyspace_events: 0,
             rdb_compression: true,
             tracking_table_max_keys: 1_000_000,
+            stream_node_max_bytes: 4096,
+            stream_node_max_entries: 100,
         }
     }
 }

@@ -92,7 +92,7 @@ pub const ALL_W: KeySpec = KeySpec::Range {
 pub const CONTAINER: Route = Route::Conn;
 
 /// Every family's commands, in table order.
-fn families() -> [&'static [CommandSpec]; 16] {
+fn families() -> [&'static [CommandSpec]; 17] {
     [
         super::strings::COMMANDS,
         super::keys::COMMANDS,
@@ -110,6 +110,7 @@ fn families() -> [&'static [CommandSpec]; 16] {
         super::sets::COMMANDS,
         super::sort::COMMANDS,
         super::pubsub::COMMANDS,
+        super::streams::COMMANDS,
     ]
 }
 
