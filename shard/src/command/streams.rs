@@ -11,7 +11,7 @@ use super::acl::{
     WRITE as A_WRITE,
 };
 use super::errors::*;
-use super::flags::{BLOCKING, DENYOOM, FAST, READONLY, WRITE};
+use super::flags::{DENYOOM, FAST, READONLY, WRITE};
 use super::streams_read as read;
 use super::table::{KEY1_R, KEY1_W};
 use super::typed::{typed_mut, typed_read, Found};
@@ -52,6 +52,9 @@ const KEY2_R: KeySpec = KeySpec::Range {
     writes: super::Writes::None,
 };
 
+// XREAD and XREADGROUP lack Redis's `blocking` flag: the server's
+// blocking machinery does not serve streams yet, so they run as plain
+// reads and BLOCK with nothing to serve is refused (`streams_read.rs`).
 pub static COMMANDS: &[CommandSpec] = &[
     cmd!("xadd", -5, WRITE | DENYOOM | FAST, W_FAST, "stream", KEY1_W, Route::Keyed(xadd, Split::Gather),
         "Appends a new message to a stream. Creates the key if it doesn't exist.", "5.0.0",
@@ -70,10 +73,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("xrevrange", -4, READONLY, R_SLOW, "stream", KEY1_R, Route::Keyed(xrevrange, Split::Gather),
         "Returns the messages from a stream within a range of IDs in reverse order.", "5.0.0",
         "O(N) with N being the number of elements returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1)."),
-    cmd!("xread", -4, READONLY | BLOCKING, R_SLOW | A_BLOCKING, "stream", XREAD_KEYS, Route::Keyed(read::xread, Split::Gather),
+    cmd!("xread", -4, READONLY, R_SLOW | A_BLOCKING, "stream", XREAD_KEYS, Route::Keyed(read::xread, Split::Gather),
         "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.", "5.0.0",
         "For each stream mentioned: O(N) with N being the number of elements being returned, it means that XREAD-ing with a fixed COUNT is O(1). Note that when the BLOCK option is used, XADD will pay O(M) time in order to serve the M clients blocked on the stream getting new data."),
-    cmd!("xreadgroup", -7, WRITE | BLOCKING, W_SLOW | A_BLOCKING, "stream", XREADGROUP_KEYS, Route::Keyed(read::xreadgroup, Split::Gather),
+    cmd!("xreadgroup", -7, WRITE, W_SLOW | A_BLOCKING, "stream", XREADGROUP_KEYS, Route::Keyed(read::xreadgroup, Split::Gather),
         "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.", "5.0.0",
         "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data."),
     cmd!("xack", -4, WRITE | FAST, W_FAST, "stream", KEY1_W, Route::Keyed(group::xack, Split::Gather),

@@ -159,7 +159,7 @@ pub fn xclaim(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
                 id,
                 Nack {
                     delivery_time: now,
-                    delivery_count: 0,
+                    delivery_count: 1,
                     consumer: Box::default(),
                 },
             );

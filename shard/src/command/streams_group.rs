@@ -475,10 +475,6 @@ pub fn xsetid(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
         Found::Missing => return reply.error(NO_SUCH_KEY),
         Found::Ok(s) => s,
     };
-    if id < s.max_deleted {
-        return reply
-            .error("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id");
-    }
     if !s.is_empty() {
         let top = s.last_entry().map(|e| e.id).unwrap_or_default();
         if id < top {

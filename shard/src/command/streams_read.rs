@@ -12,6 +12,10 @@ use crate::store::Object;
 use crate::types::stream::{parse_id, EntryRef, Stream, StreamId};
 use crate::util::{eq_ic, parse_i64_strict};
 
+/// Redis 7.0 names XREAD here for XREADGROUP too.
+const ERR_UNBALANCED: &str =
+    "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.";
+
 /// XREAD's keys, as Redis's xreadGetKeys finds them.
 pub fn xread_keys(args: &Args, out: &mut Vec<KeyPos>) -> Result<(), &'static str> {
     find_keys(args, false, out)
@@ -44,8 +48,11 @@ fn find_keys(args: &Args, write: bool, out: &mut Vec<KeyPos>) -> Result<(), &'st
         return Err(SYNTAX);
     };
     let rest = argc - at - 1;
-    if rest == 0 || !rest.is_multiple_of(2) {
+    if rest == 0 {
         return Err(SYNTAX);
+    }
+    if !rest.is_multiple_of(2) {
+        return Err(ERR_UNBALANCED);
     }
     for k in 0..rest / 2 {
         out.push(KeyPos {
@@ -136,10 +143,7 @@ pub fn parse_read_args<'a>(
     };
     let rest = argc - at - 1;
     if !rest.is_multiple_of(2) {
-        let name = if group { "xreadgroup" } else { "xread" };
-        reply.error(&format!(
-            "ERR Unbalanced '{name}' list of streams: for each stream key an ID or '$' must be specified."
-        ));
+        reply.error(ERR_UNBALANCED);
         return None;
     }
     if group && r.group.is_none() {
@@ -150,6 +154,11 @@ pub fn parse_read_args<'a>(
     r.nkeys = rest / 2;
     Some(r)
 }
+
+/// BLOCK on streams is not served by the blocking machinery yet: refused
+/// when it would have to wait, rather than answered as a timeout.
+pub const ERR_NO_BLOCK: &str =
+    "ERR BLOCK on streams with nothing to read yet is not supported by this server yet";
 
 /// BLOCK's milliseconds, as Redis's getTimeoutFromObjectOrReply reads
 /// them (an integer; 0: for ever).
@@ -240,8 +249,8 @@ fn read_generic(ctx: &mut Ctx, args: Args, reply: &mut Reply, group: bool) {
         return;
     }
     match r.block {
-        Some(_) if ctx.may_block => ctx.blocked = true,
-        _ => reply.null_array(),
+        Some(_) => reply.error(ERR_NO_BLOCK),
+        None => reply.null_array(),
     }
 }
 

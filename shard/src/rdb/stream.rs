@@ -350,8 +350,20 @@ mod tests {
         };
         assert_eq!(ids(&s), ids(&t));
         assert_eq!(
-            (s.len(), s.last_id, s.first_id, s.max_deleted, s.entries_added),
-            (t.len(), t.last_id, t.first_id, t.max_deleted, t.entries_added)
+            (
+                s.len(),
+                s.last_id,
+                s.first_id,
+                s.max_deleted,
+                s.entries_added
+            ),
+            (
+                t.len(),
+                t.last_id,
+                t.first_id,
+                t.max_deleted,
+                t.entries_added
+            )
         );
         assert_eq!(s.groups, t.groups);
     }
@@ -363,13 +375,21 @@ mod tests {
         let body = &payload[..payload.len() - 10];
         for cut in 0..body.len() {
             let mut r = Reader::new(&body[1..cut.max(1)]);
-            let _ = read(&mut r, super::super::TYPE_STREAM_LISTPACKS_2, &Limits::default());
+            let _ = read(
+                &mut r,
+                super::super::TYPE_STREAM_LISTPACKS_2,
+                &Limits::default(),
+            );
         }
         for at in 1..body.len() {
             let mut b = body.to_vec();
             b[at] ^= 0x5a;
             let mut r = Reader::new(&b[1..]);
-            let _ = read(&mut r, super::super::TYPE_STREAM_LISTPACKS_2, &Limits::default());
+            let _ = read(
+                &mut r,
+                super::super::TYPE_STREAM_LISTPACKS_2,
+                &Limits::default(),
+            );
         }
     }
 }
