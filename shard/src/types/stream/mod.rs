@@ -191,22 +191,37 @@ impl Stream {
 
     /// Appends an entry with `id` (above `last_id`, as `next_id` gives).
     pub fn add<P: Pairs + ?Sized>(&mut self, id: StreamId, p: &P, lim: NodeLimits) {
-        let fits = match self.nodes.last_key_value() {
-            None => false,
-            Some((m, n)) => {
-                (lim.max_entries == 0 || n.total() < lim.max_entries)
-                    && (lim.max_bytes == 0 || n.bytes() + n.entry_len(*m, id, p) <= lim.max_bytes)
+        let pushed = match self.nodes.last_entry() {
+            Some(mut last) if lim.max_entries == 0 || last.get().total() < lim.max_entries => {
+                let master = *last.key();
+                let pushed = last.get_mut().try_push(master, id, p, lim.max_bytes);
+                if !pushed {
+                    last.get_mut().seal();
+                }
+                pushed
             }
-        };
-        if !fits {
-            if let Some(mut last) = self.nodes.last_entry() {
+            Some(mut last) => {
                 last.get_mut().seal();
+                false
             }
-            self.nodes.insert(id, Node::new(p));
+            None => false,
+        };
+        if !pushed {
+            let mut node = Node::new(p);
+            node.push(id, id, p);
+            // Size the node for the entries it is expected to take, so it
+            // is allocated once (an entry like this one, times the limit).
+            let head = node.header_bytes();
+            let per = node.bytes() - head;
+            let want = match (lim.max_entries, lim.max_bytes) {
+                (0, 0) => 0,
+                (0, b) => b,
+                (e, 0) => head + per * e,
+                (e, b) => (head + per * e).min(b),
+            };
+            node.reserve_exact(want.saturating_sub(node.bytes()).min(1 << 16));
+            self.nodes.insert(id, node);
         }
-        let mut last = self.nodes.last_entry().expect("a node to append to");
-        let master = *last.key();
-        last.get_mut().push(master, id, p);
         self.len += 1;
         if self.len == 1 {
             self.first_id = id;

@@ -63,13 +63,6 @@ fn unzigzag(z: usize) -> i64 {
     ((z >> 1) as i64) ^ -((z & 1) as i64)
 }
 
-fn field_len(s: &[u8]) -> usize {
-    match as_int(s) {
-        Some(n) => varint::len(zigzag(n) << 1 | 1),
-        None => varint::len(s.len() << 1) + s.len(),
-    }
-}
-
 fn push_varint(buf: &mut Vec<u8>, v: usize) {
     let at = buf.len();
     buf.resize(at + varint::len(v), 0);
@@ -206,6 +199,11 @@ impl Node {
         self.buf.len()
     }
 
+    /// Bytes of the master fields, before the first entry.
+    pub fn header_bytes(&self) -> usize {
+        self.entries_at as usize
+    }
+
     /// Entries in the node, deleted ones included (what
     /// `stream-node-max-entries` counts).
     pub fn total(&self) -> usize {
@@ -232,25 +230,18 @@ impl Node {
         true
     }
 
-    /// Bytes an entry would add.
-    pub fn entry_len<P: Pairs + ?Sized>(&self, master: StreamId, id: StreamId, p: &P) -> usize {
-        let (dms, seq) = deltas(master, id);
-        let mut n = 1 + varint::len(dms) + varint::len(seq);
-        let same = self.same_fields(p);
-        if !same {
-            n += varint::len(p.pairs());
-        }
-        for i in 0..p.pairs() {
-            if !same {
-                n += field_len(p.get(2 * i));
-            }
-            n += field_len(p.get(2 * i + 1));
-        }
-        n
-    }
-
-    /// Appends an entry (its ID above every ID in the node).
-    pub fn push<P: Pairs + ?Sized>(&mut self, master: StreamId, id: StreamId, p: &P) {
+    /// Appends an entry (its ID above every ID in the node) unless that
+    /// takes the node past `max_bytes` (0: no limit) while it already
+    /// holds entries; false then, and the node is as it was. The entry is
+    /// encoded once, in place, and taken back in the rare refused case.
+    pub fn try_push<P: Pairs + ?Sized>(
+        &mut self,
+        master: StreamId,
+        id: StreamId,
+        p: &P,
+        max_bytes: usize,
+    ) -> bool {
+        let before = self.buf.len();
         let same = self.same_fields(p);
         let (dms, seq) = deltas(master, id);
         self.buf.push(if same { SAME_FIELDS } else { 0 });
@@ -265,13 +256,31 @@ impl Node {
             }
             push_field(&mut self.buf, p.get(2 * i + 1));
         }
+        if max_bytes > 0 && self.buf.len() > max_bytes && self.total() > 0 {
+            self.buf.truncate(before);
+            return false;
+        }
         self.live += 1;
         self.last = id;
+        true
+    }
+
+    /// Appends an entry whatever its size.
+    pub fn push<P: Pairs + ?Sized>(&mut self, master: StreamId, id: StreamId, p: &P) {
+        self.try_push(master, id, p, 0);
+    }
+
+    /// Reserves room for about `n` more bytes at once (a new node sized
+    /// for its expected entries is allocated once, not regrown).
+    pub fn reserve_exact(&mut self, n: usize) {
+        self.buf.reserve_exact(n);
     }
 
     /// Gives back spare capacity once the node takes no more entries.
     pub fn seal(&mut self) {
-        self.buf.shrink_to_fit();
+        if self.buf.capacity() - self.buf.len() > self.buf.len() / 8 {
+            self.buf.shrink_to_fit();
+        }
     }
 
     /// The entry starting at `at` (an offset from `iter`).
@@ -375,8 +384,11 @@ mod tests {
         let mut n = Node::new(&a[..]);
         let ids = [m, StreamId::new(100, 9), StreamId::new(250, 1)];
         n.push(m, ids[0], &a[..]);
-        assert_eq!(n.entry_len(m, ids[1], &b[..]), 1 + 1 + 1 + 1 + 6 + 5);
+        let before = n.bytes();
         n.push(m, ids[1], &b[..]);
+        assert_eq!(n.bytes() - before, 1 + 1 + 1 + 1 + 6 + 5);
+        assert!(!n.try_push(m, StreamId::new(300, 0), &b[..], n.bytes() + 5));
+        assert_eq!(n.bytes() - before, 1 + 1 + 1 + 1 + 6 + 5);
         n.push(m, ids[2], &a[..]);
         let got: Vec<(StreamId, Vec<Vec<u8>>)> = n
             .iter(m)
