@@ -366,6 +366,30 @@ pub fn command_events(
                 ev(dst.key, "del", GENERIC);
             }
         }
+        "xadd"
+        | "xtrim"
+        | "xdel"
+        | "xsetid"
+        | "xgroup|create"
+        | "xgroup|setid"
+        | "xgroup|destroy"
+        | "xgroup|createconsumer"
+        | "xgroup|delconsumer" => {
+            // Streams: the key is argument 1 (XGROUP's 2), the event the
+            // command's name. A change shows in the reply: an ID, +OK, or
+            // a count above 0. (XADD's trimming and DELCONSUMER of a
+            // consumer with nothing pending do not show there: their
+            // `xtrim` / `xgroup-delconsumer` events are not sent.)
+            let Some(k) = first else { return };
+            let changed = match name {
+                "xadd" => !null,
+                "xsetid" | "xgroup|create" | "xgroup|setid" => reply == b"+OK\r\n",
+                _ => int.is_some_and(|n| n > 0),
+            };
+            if changed {
+                ev(k.key, &name.replace('|', "-"), STREAM);
+            }
+        }
         _ => {}
     }
 }

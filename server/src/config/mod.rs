@@ -369,6 +369,8 @@ impl Config {
                 log_factor: self.int("lfu-log-factor").clamp(0, u32::MAX as i64) as u32,
                 decay_time: self.int("lfu-decay-time").clamp(0, u32::MAX as i64) as u32,
             },
+            stream_node_max_bytes: self.int("stream-node-max-bytes") as usize,
+            stream_node_max_entries: self.int("stream-node-max-entries") as usize,
         }
     }
 

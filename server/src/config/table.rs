@@ -780,15 +780,7 @@ pub const PARAMS: &[Param] = &[
         "536870912",
         Live,
     ),
-    i(
-        "stream-node-max-entries",
-        None,
-        0,
-        LONG_MAX,
-        "100",
-        M,
-        NoEff,
-    ),
+    i("stream-node-max-entries", None, 0, LONG_MAX, "100", M, Live),
     m(
         "repl-backlog-size",
         None,
@@ -854,7 +846,7 @@ pub const PARAMS: &[Param] = &[
         LONG_MAX,
         true,
         "4096",
-        NoEff,
+        Live,
     ),
     m(
         "zset-max-listpack-value",

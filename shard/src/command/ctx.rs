@@ -59,6 +59,21 @@ pub struct ShardConfig {
     pub maxmemory_eviction_tenacity: u32,
     /// `lfu-log-factor` and `lfu-decay-time`.
     pub lfu: crate::evict::lfu::LfuParams,
+    /// A stream node takes entries up to this many bytes
+    /// (`stream-node-max-bytes`, 0: no limit)...
+    pub stream_node_max_bytes: usize,
+    /// ...and this many entries (`stream-node-max-entries`, 0: no limit).
+    pub stream_node_max_entries: usize,
+}
+
+impl ShardConfig {
+    /// The stream node limits these settings give.
+    pub fn stream_limits(&self) -> crate::types::stream::NodeLimits {
+        crate::types::stream::NodeLimits {
+            max_bytes: self.stream_node_max_bytes,
+            max_entries: self.stream_node_max_entries,
+        }
+    }
 }
 
 impl Default for ShardConfig {
@@ -87,6 +102,8 @@ impl Default for ShardConfig {
             maxmemory_samples: 5,
             maxmemory_eviction_tenacity: 10,
             lfu: crate::evict::lfu::LfuParams::default(),
+            stream_node_max_bytes: 4096,
+            stream_node_max_entries: 100,
         }
     }
 }

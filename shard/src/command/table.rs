@@ -92,7 +92,7 @@ pub const ALL_W: KeySpec = KeySpec::Range {
 pub const CONTAINER: Route = Route::Conn;
 
 /// Every family's commands, in table order.
-fn families() -> [&'static [CommandSpec]; 19] {
+fn families() -> [&'static [CommandSpec]; 20] {
     [
         super::strings::COMMANDS,
         super::keys::COMMANDS,
@@ -113,6 +113,7 @@ fn families() -> [&'static [CommandSpec]; 19] {
         super::cluster::COMMANDS,
         super::introspect::COMMANDS,
         super::scripting::COMMANDS,
+        super::streams::COMMANDS,
     ]
 }
 

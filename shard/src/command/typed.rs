@@ -9,6 +9,7 @@ use crate::store::{Db, Object};
 use crate::types::hash::Hash;
 use crate::types::list::List;
 use crate::types::set::Set;
+use crate::types::stream::Stream;
 use crate::types::zset::Zset;
 
 /// A key looked up for writing as a `T`.
@@ -48,6 +49,23 @@ typed!(List, List);
 typed!(Hash, Hash);
 typed!(Set, Set);
 typed!(Zset, Zset);
+
+impl Typed for Stream {
+    #[inline]
+    fn of(o: &Object) -> Option<&Self> {
+        match o {
+            Object::Stream(x) => Some(x),
+            _ => None,
+        }
+    }
+    #[inline]
+    fn of_mut(o: &mut Object) -> Option<&mut Self> {
+        match o {
+            Object::Stream(x) => Some(x),
+            _ => None,
+        }
+    }
+}
 
 /// A key's value for writing (lazy expiry and LRU through `Db::get`).
 pub(crate) fn typed_mut<'a, T: Typed>(db: &'a mut Db, key: &[u8], now: i64) -> Found<'a, T> {

@@ -13,6 +13,7 @@
 pub mod blobs;
 pub mod crc64;
 pub mod lzf;
+pub mod stream;
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -109,6 +110,7 @@ pub struct Limits {
     pub hash: HashLimits,
     pub set: SetLimits,
     pub zset: ZsetLimits,
+    pub stream: crate::types::stream::NodeLimits,
 }
 
 impl Limits {
@@ -126,6 +128,7 @@ impl Limits {
                 max_entries: c.zset_max_listpack_entries,
                 max_value: c.zset_max_listpack_value,
             },
+            stream: c.stream_limits(),
         }
     }
 }
@@ -214,6 +217,7 @@ pub fn value_type(v: &ValueRef) -> u8 {
             Object::Zset(Zset::Big(_)) => TYPE_ZSET_2,
             Object::Set(Set::Int(_)) => TYPE_SET_INTSET,
             Object::Set(_) => TYPE_SET,
+            Object::Stream(_) => TYPE_STREAM_LISTPACKS_2,
         },
     }
 }
@@ -281,6 +285,7 @@ pub fn write_value(out: &mut Vec<u8>, v: &ValueRef, compress: bool) {
                 write_string(out, m.bytes(&mut b), compress);
             }
         }
+        Object::Stream(s) => stream::write(out, s, compress),
     }
 }
 
@@ -687,7 +692,7 @@ pub fn read_value<R: Read>(
             obj_or_empty(Object::Hash(b.h), len)
         }
         TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | TYPE_STREAM_LISTPACKS_3 => {
-            return err("Stream keys are not supported by Tessera yet")
+            return stream::read(r, t, lim)
         }
         TYPE_MODULE_PRE_GA | TYPE_MODULE_2 => {
             return err("Module values are not supported by Tessera")

@@ -1,11 +1,12 @@
 //! Values that do not fit inline in an entry block.
 //!
-//! Each data type adds its variant here (lists, hashes, sets, sorted sets);
+//! Each data type adds its variant here (lists, hashes, sets, sorted sets, streams);
 //! `type_name` and `encoding` give Redis's TYPE and OBJECT ENCODING names.
 
 use crate::types::hash::Hash;
 use crate::types::list::List;
 use crate::types::set::Set;
+use crate::types::stream::Stream;
 use crate::types::zset::Zset;
 
 #[derive(Clone, Debug)]
@@ -17,6 +18,8 @@ pub enum Object {
     Hash(Hash),
     Zset(Zset),
     Set(Set),
+    /// Boxed: a stream's bookkeeping would make every object larger.
+    Stream(Box<Stream>),
 }
 
 impl Object {
@@ -27,6 +30,7 @@ impl Object {
             Object::Hash(_) => "hash",
             Object::Zset(_) => "zset",
             Object::Set(_) => "set",
+            Object::Stream(_) => "stream",
         }
     }
 
@@ -40,6 +44,7 @@ impl Object {
             Object::Hash(h) => h.encoding(),
             Object::Zset(z) => z.encoding(),
             Object::Set(s) => s.encoding(),
+            Object::Stream(_) => "stream",
         }
     }
 
@@ -55,6 +60,7 @@ impl Object {
             },
             Object::Zset(z) => z.free_effort(),
             Object::Set(s) => s.free_effort(),
+            Object::Stream(s) => s.free_effort(),
         }
     }
 
@@ -66,6 +72,7 @@ impl Object {
             Object::Hash(crate::types::hash::Hash::Big(d)) => d.free_some(budget),
             Object::Zset(z) => z.free_some(budget),
             Object::Set(s) => s.free_some(budget),
+            Object::Stream(s) => s.free_some(budget),
             _ => true,
         }
     }

@@ -1,7 +1,8 @@
 //! Data structures behind collection values: the compact listpack, lists
 //! (quicklists of listpacks), hashes (listpack or chained table) and
 //! Redis-compatible HyperLogLog strings; sorted sets (packed leaf or
-//! order-statistic B+tree with a member index).
+//! order-statistic B+tree with a member index); streams (packed nodes in
+//! a B-tree, with consumer groups).
 
 pub mod bigintset;
 pub mod dict;
@@ -14,5 +15,6 @@ pub mod list;
 pub mod listpack;
 pub mod pqsort;
 pub mod set;
+pub mod stream;
 pub mod varint;
 pub mod zset;
