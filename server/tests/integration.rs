@@ -477,7 +477,8 @@ fn select_and_databases_are_separate() {
 
 #[test]
 fn debug_populate_spreads_over_shards() {
-    let s = Server::start(4);
+    // DEBUG answers only with enable-debug-command, as in Redis 7.0.
+    let s = Server::start_with(4, &["--enable-debug-command", "yes"]);
     let mut c = s.client();
     let _: () = cmd("DEBUG")
         .arg("POPULATE")

@@ -397,7 +397,8 @@ def test_debug_reload(tmp):
     """DEBUG RELOAD saves, empties and loads the dataset again; NOSAVE
     loads the file as it is; MERGE keeps keys the file lacks."""
     d, servers = tmp
-    t = tessera(d)
+    # DEBUG answers only with enable-debug-command, as in Redis 7.0.
+    t = tessera(d, "--enable-debug-command", "yes")
     servers.append(t)
     fill(t.r)
     want = contents(t.r)
