@@ -10,6 +10,16 @@ use std::time::{Duration, Instant};
 use common::free_port;
 use redis::cmd;
 
+/// These tests run one at a time: each picks a free port and starts a
+/// server on it (the daemonized one binds after its parent has exited), so
+/// two of them at once can be handed the same port and talk to each
+/// other's server (seen in CI).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A fresh directory under the system temp dir.
 fn temp_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("tessera-{tag}-{}", std::process::id()));
@@ -94,6 +104,7 @@ fn stop(child: Running) {
 /// daemonize) win; the file's other settings are in effect.
 #[test]
 fn stock_debian_redis_conf_loads() {
+    let _serial = serial();
     let stock = Path::new("/etc/redis/redis.conf");
     if !stock.exists() {
         eprintln!("skipped: /etc/redis/redis.conf is not installed (apt-get install redis-server)");
@@ -183,6 +194,7 @@ fn stock_debian_redis_conf_loads() {
 /// CONFIG REWRITE as Redis does it, and the rewritten file loads back.
 #[test]
 fn config_rewrite_updates_the_file() {
+    let _serial = serial();
     let dir = temp_dir("rewrite");
     let conf = dir.join("t.conf");
     std::fs::write(
@@ -253,6 +265,7 @@ fn config_rewrite_updates_the_file() {
 /// the background with its pid in the pid file, and removes it at exit.
 #[test]
 fn daemonize_and_pidfile() {
+    let _serial = serial();
     let dir = temp_dir("daemon");
     let pidfile = dir.join("d.pid");
     let port = free_port();

@@ -156,8 +156,9 @@ pub(crate) fn strict_id(arg: &[u8], missing_seq: u64, reply: &mut Reply) -> Opti
 }
 
 /// A range bound: `-`, `+`, `(id` (exclusive) or an ID, as Redis's
-/// streamParseIntervalIDOrReply; exclusive bounds are moved inward.
-fn range_bound(arg: &[u8], start: bool, reply: &mut Reply) -> Option<StreamId> {
+/// streamParseIntervalIDOrReply; exclusive bounds are moved inward. XRANGE,
+/// XREVRANGE and XPENDING take them.
+pub(super) fn range_bound(arg: &[u8], start: bool, reply: &mut Reply) -> Option<StreamId> {
     let missing = if start { 0 } else { u64::MAX };
     if arg.len() > 1 && arg[0] == b'(' {
         let id = strict_id(&arg[1..], missing, reply)?;

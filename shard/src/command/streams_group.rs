@@ -316,30 +316,6 @@ pub fn xack(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
     reply.int(n as i64);
 }
 
-/// An interval bound of XPENDING (`-`, `+`, `(id`, id).
-fn bound(arg: &[u8], start: bool, reply: &mut Reply) -> Option<StreamId> {
-    let missing = if start { 0 } else { u64::MAX };
-    if arg.len() > 1 && arg[0] == b'(' {
-        let id = strict_id(&arg[1..], missing, reply)?;
-        let moved = if start { id.incr() } else { id.decr() };
-        if moved.is_none() {
-            reply.error(if start {
-                "ERR invalid start ID for the interval"
-            } else {
-                "ERR invalid end ID for the interval"
-            });
-        }
-        return moved;
-    }
-    match parse_id(arg, missing, false) {
-        Some(p) => Some(p.id),
-        None => {
-            reply.error(ERR_INVALID_ID);
-            None
-        }
-    }
-}
-
 pub fn xpending(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
     let argc = args.len();
     let summary = argc == 3;
@@ -364,10 +340,10 @@ pub fn xpending(ctx: &mut Ctx, args: Args, reply: &mut Reply) {
         let Some(count) = parse_i64_strict(args.get(at + 2)) else {
             return reply.error(NOT_INTEGER);
         };
-        let Some(start) = bound(args.get(at), true, reply) else {
+        let Some(start) = super::streams::range_bound(args.get(at), true, reply) else {
             return;
         };
-        let Some(end) = bound(args.get(at + 1), false, reply) else {
+        let Some(end) = super::streams::range_bound(args.get(at + 1), false, reply) else {
             return;
         };
         range = Some((start, end, count.max(0) as usize));
